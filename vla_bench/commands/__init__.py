@@ -1,0 +1,1 @@
+"""Subcommands of the vla-bench CLI, one module each."""

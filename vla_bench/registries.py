@@ -1,0 +1,41 @@
+"""The project's registries and their in-tree entries (lazy import paths; nothing is imported here).
+
+Third-party packages add entries through the entry-point groups ``vla_bench.envs``,
+``vla_bench.policies``, ``vla_bench.decoders``, ``vla_bench.perturbations`` and ``vla_bench.suites``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vla_bench.registry import Registry
+
+envs: Registry[Any] = Registry("env")
+policies: Registry[Any] = Registry("policy", "vla_bench.policies")
+decoders: Registry[Any] = Registry("decoder")
+perturbations: Registry[Any] = Registry("perturbation")
+suites: Registry[Any] = Registry("suite")
+
+IN_TREE: dict[Registry[Any], dict[str, str]] = {
+    envs: {
+        "metaworld": "envs.metaworld:MetaWorldEnv",
+    },
+    suites: {
+        "mt10": "envs.metaworld_suites:MT10",
+        "mt50": "envs.metaworld_suites:MT50",
+    },
+    policies: {
+        "oracle": "policies.reference:OraclePolicy",
+        "random": "policies.reference:RandomPolicy",
+        "zero": "policies.reference:ZeroPolicy",
+        "remote": "vla_bench.transport.client:RemotePolicy",
+    },
+    decoders: {},
+    perturbations: {},
+}
+
+for _registry, _entries in IN_TREE.items():
+    for _name, _target in _entries.items():
+        _registry.add(_name, _target)
+
+ALL = {"envs": envs, "suites": suites, "policies": policies, "decoders": decoders, "perturbations": perturbations}
