@@ -19,16 +19,19 @@ suites: Registry[Any] = Registry("suite")
 IN_TREE: dict[Registry[Any], dict[str, str]] = {
     envs: {
         "metaworld": "envs.metaworld:MetaWorldEnv",
+        "scripted": "envs.scripted:ScriptedEnv",
     },
     suites: {
         "mt10": "envs.metaworld_suites:MT10",
         "mt50": "envs.metaworld_suites:MT50",
+        "scripted": "envs.scripted:SCRIPTED",
     },
     policies: {
         "oracle": "policies.reference:OraclePolicy",
         "random": "policies.reference:RandomPolicy",
         "zero": "policies.reference:ZeroPolicy",
         "remote": "vla_bench.transport.client:RemotePolicy",
+        "scripted_expert": "envs.scripted:ScriptedExpert",
     },
     decoders: {},
     perturbations: {},

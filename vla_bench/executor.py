@@ -1,0 +1,97 @@
+"""Runs work items against cached envs and policies; shared by the in-process runner and workers.
+
+An env that crashed is closed and rebuilt before its next episode, so a retry always starts in a
+fresh simulator. Perturbations are applied per episode through ``vla_bench.ood.perturbed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import traceback
+from typing import Any, Iterator
+
+from vla_bench import registries
+from vla_bench.config import PolicyConfig, RunConfig
+from vla_bench.protocol import WorkItem, resolve_suite
+from vla_bench.rollout import run_episode
+from vla_bench.types import EpisodeResult, EpisodeStatus
+
+
+def make_env(cfg: RunConfig, suite_index: int) -> Any:
+    entry = cfg.suites[suite_index]
+    suite = resolve_suite(entry)
+    return registries.envs.get(suite.env)(**{**suite.env_kwargs, **entry.env})
+
+
+def make_policy(pcfg: PolicyConfig) -> Any:
+    policy = registries.policies.get(pcfg.type)(**pcfg.kwargs)
+    return policy
+
+
+@contextlib.contextmanager
+def _perturbed(env: Any, item: WorkItem) -> Iterator[Any]:
+    if item.spec.perturbation == "none":
+        yield env
+        return
+    from vla_bench.ood import perturbed  # only runs that ask for perturbations need it
+
+    with perturbed(env, item.spec) as wrapped:
+        yield wrapped
+
+
+class Executor:
+    """Holds one env per suite entry and one policy per policy entry, built on first use."""
+
+    def __init__(self, cfg: RunConfig, policy_overrides: dict[int, PolicyConfig] | None = None) -> None:
+        self.cfg = cfg
+        self._policy_cfgs = {i: (policy_overrides or {}).get(i, p) for i, p in enumerate(cfg.policies)}
+        self._envs: dict[int, Any] = {}
+        self._policies: dict[int, Any] = {}
+
+    def simulator_versions(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i in range(len(self.cfg.suites)):
+            env = self._env(i)
+            out.update(getattr(env, "simulator_versions", dict)())
+        return out
+
+    def _env(self, i: int) -> Any:
+        if i not in self._envs:
+            self._envs[i] = make_env(self.cfg, i)
+        return self._envs[i]
+
+    def _policy(self, i: int) -> Any:
+        if i not in self._policies:
+            self._policies[i] = make_policy(self._policy_cfgs[i])
+        return self._policies[i]
+
+    def drop_env(self, i: int) -> None:
+        env = self._envs.pop(i, None)
+        if env is not None:
+            with contextlib.suppress(Exception):
+                env.close()
+
+    def run(self, item: WorkItem, attempt: int = 0, fresh: bool = False) -> EpisodeResult:
+        name = self.cfg.policies[item.policy_index].display_name
+        if fresh:
+            self.drop_env(item.suite_index)
+        entry = self.cfg.suites[item.suite_index]
+        try:
+            env, policy = self._env(item.suite_index), self._policy(item.policy_index)
+            suite = resolve_suite(entry)
+            with _perturbed(env, item) as penv:
+                result = run_episode(penv, policy, item.spec, suite, max_steps=entry.max_steps)
+        except Exception:  # noqa: BLE001 - construction or perturbation crash is an ERROR, not a failure
+            result = EpisodeResult(item.spec, name, EpisodeStatus.ERROR, 0, error=traceback.format_exc(limit=20))
+        if result.status is EpisodeStatus.ERROR:
+            self.drop_env(item.suite_index)
+        return dataclasses.replace(result, policy=name, attempt=attempt)
+
+    def close(self) -> None:
+        for i in list(self._envs):
+            self.drop_env(i)
+        for p in self._policies.values():
+            with contextlib.suppress(Exception):
+                getattr(p, "close", lambda: None)()
+        self._policies.clear()
