@@ -4,7 +4,8 @@ It exists so the whole pipeline (plans, workers, records, resume, reports) can r
 machine, including worker interpreters that have only the light core. A 2-D point must reach a
 target; the image is a rendered top view. ``crash_init_ids`` makes chosen identities raise inside
 ``step`` (a persistent crash), and ``flaky_dir`` makes each identity crash once and then work (a
-transient crash), so error handling can be tested on real processes.
+transient crash), and ``die_init_ids`` kills the process outright, so error handling can be tested
+on real processes.
 """
 
 from __future__ import annotations
@@ -40,14 +41,17 @@ class ScriptedEnv(BenchmarkEnv):
         model_config = ConfigDict(extra="forbid", frozen=True)
         image_size: tuple[int, int] = (32, 32)
         crash_init_ids: tuple[int, ...] = ()
+        die_init_ids: tuple[int, ...] = ()
         flaky_dir: str | None = None
         step_delay_s: float = Field(default=0.0, ge=0.0)
 
     def __init__(self, image_size: tuple[int, int] = (32, 32), crash_init_ids: tuple[int, ...] = (),
-                 flaky_dir: str | None = None, step_delay_s: float = 0.0) -> None:
+                 die_init_ids: tuple[int, ...] = (), flaky_dir: str | None = None,
+                 step_delay_s: float = 0.0) -> None:
         self.suite = SCRIPTED
         self.size = tuple(image_size)
         self.crash_init_ids = set(crash_init_ids)
+        self.die_init_ids = set(die_init_ids)
         self.flaky_dir = flaky_dir
         self.step_delay_s = step_delay_s
         self.action_spec = ActionSpec(
@@ -71,6 +75,8 @@ class ScriptedEnv(BenchmarkEnv):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self._init_id in self.crash_init_ids:
             raise RuntimeError(f"scripted crash at init_id {self._init_id}")
+        if self._init_id in self.die_init_ids:
+            os._exit(3)  # the whole process dies, as a segfaulting simulator would
         if self.flaky_dir is not None:
             marker = Path(self.flaky_dir) / f"{self._task}-{self._init_id}"
             if not marker.exists():

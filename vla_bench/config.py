@@ -137,7 +137,7 @@ def _policy_entry(entry: Any, source: str, base: Path, key: str) -> dict[str, An
 def _check_registered(registry: Any, name: str, source: str, key: str) -> Any:
     try:
         return registry.get(name)
-    except RegistryError as exc:
+    except (RegistryError, ImportError) as exc:
         raise ConfigError(source, key, str(exc)) from None
 
 

@@ -76,7 +76,12 @@ class Registry(Generic[T]):
             )
         entry = self._entries[name]
         if isinstance(entry, str):
-            entry = import_string(entry)  # type: ignore[assignment]
+            try:
+                entry = import_string(entry)  # type: ignore[assignment]
+            except ImportError as exc:
+                raise ImportError(
+                    f"{self.kind} {name!r} ({entry}) cannot be imported: {exc}; is its extra installed?"
+                ) from exc
             self._entries[name] = entry
         return entry  # type: ignore[return-value]
 
