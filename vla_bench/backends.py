@@ -166,6 +166,11 @@ class PoolBackend:
         return task, result
 
     def close(self) -> None:
+        while True:  # drop queued tasks so workers stop after their current episode
+            try:
+                self.inbox.get_nowait()
+            except queue.Empty:
+                break
         for _ in self.workers:
             self.inbox.put(None)
         for t in self.threads:

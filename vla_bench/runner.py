@@ -101,12 +101,13 @@ def policy_servers(cfg: RunConfig) -> Iterator[dict[int, PolicyConfig]]:
 class _Router:
     """Sends each task to the backend of its suite's interpreter."""
 
-    def __init__(self, cfg: RunConfig, overrides: dict[int, PolicyConfig], workers: int, out_dir: Path) -> None:
+    def __init__(self, cfg: RunConfig, overrides: dict[int, PolicyConfig], workers: int, out_dir: Path,
+                 force_pool: bool = False) -> None:
         self.cfg = cfg
         pythons = {s.python for s in cfg.suites}
         self.backends: dict[str | None, Any] = {}
         for py in pythons:
-            if py is None and workers == 1:
+            if py is None and workers == 1 and not force_pool:
                 self.backends[py] = InProcessBackend(cfg, overrides)
             else:
                 self.backends[py] = PoolBackend(cfg, overrides, workers, out_dir / "logs", python=py)
@@ -139,8 +140,12 @@ class _Router:
 
 
 def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool = True,
-        workers: int | None = None, stop_rule: Any = None) -> RunSummary:
-    """Execute every pending episode of ``cfg`` into ``out_dir`` and return a summary."""
+        workers: int | None = None, stop_rule: Any = None, force_pool: bool = False) -> RunSummary:
+    """Execute every pending episode of ``cfg`` into ``out_dir`` and return a summary.
+
+    ``workers`` overrides the config; ``force_pool`` runs even a single worker as a subprocess.
+    ``stop_rule(result) -> bool`` ends the run early once it returns True (e.g. a decided comparison).
+    """
     out_dir = Path(out_dir)
     items = plan(cfg)
     manifest = prepare_run_dir(cfg, out_dir, resume, len(items))
@@ -153,7 +158,7 @@ def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool =
     for r in records.load_results([out_dir]):
         bar.update(r, advance=False)
     with policy_servers(cfg) as overrides:
-        router = _Router(cfg, overrides, workers or cfg.workers, out_dir)
+        router = _Router(cfg, overrides, workers or cfg.workers, out_dir, force_pool)
         try:
             sims = router.start()
             if sims and manifest.get("simulators") != sims:
