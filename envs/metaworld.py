@@ -1,0 +1,159 @@
+"""Meta-World (MT10/MT50) as a uniform-contract env: the benchmark that runs on a fresh machine.
+
+Identity -> initial state: Meta-World defines 50 variations (object and goal positions) per task,
+sampled when its MT10/MT50 benchmark object is built. We build it with ``BENCHMARK_SEED`` and
+init_id k selects the k-th variation of the task, so the same (task, init_id) always gives the same
+scene. Gripper: our convention is +1 open, -1 close; Meta-World closes on a positive last action,
+so the adapter negates that dimension. Images are rendered with our own ``mujoco.Renderer`` (so the
+fast-render flags can be set) and flipped upright. The step budget belongs to the runner: Meta-World's
+own ``max_path_length`` is lifted so it never truncates an episode first.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from envs.base import BenchmarkEnv, observation_space
+from envs.metaworld_suites import MT10, MT50
+from vla_bench.suite import SuiteSpec
+from vla_bench.types import ActionDim, ActionSpec, stable_hash
+
+BENCHMARK_SEED = 0
+SUITES: dict[str, SuiteSpec] = {"mt10": MT10, "mt50": MT50}
+CAMERAS = ("corner", "corner2", "corner3", "corner4", "gripperPOV", "behindGripper")
+STATE_DIM, PRIVILEGED_DIM = 4, 39
+
+ACTION_SPEC = ActionSpec(
+    dims=(
+        ActionDim("dx", -1.0, 1.0, "world", "1/100 m"),
+        ActionDim("dy", -1.0, 1.0, "world", "1/100 m"),
+        ActionDim("dz", -1.0, 1.0, "world", "1/100 m"),
+        ActionDim("gripper", -1.0, 1.0, "gripper", "+1 open, -1 close"),
+    ),
+    control="delta_ee_position (mocap, action scale 1/100 m)",
+    gripper_index=3,
+)
+
+
+class MetaWorldEnv(BenchmarkEnv):
+    """One env object serves a whole suite; the task is chosen at reset."""
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        suite: Literal["mt10", "mt50"] = "mt10"
+        task: str | None = None
+        cameras: dict[str, Literal[CAMERAS]] = Field(default_factory=lambda: {"primary": "corner"})  # type: ignore[valid-type]
+        image_size: tuple[int, int] = (128, 128)
+        fast_render: bool = False
+        privileged_state: bool = False
+
+    def __init__(self, suite: str = "mt10", task: str | None = None, cameras: dict[str, str] | None = None,
+                 image_size: tuple[int, int] = (128, 128), fast_render: bool = False,
+                 privileged_state: bool = False) -> None:
+        self.suite = SUITES[suite]
+        self.task_name = task or self.suite.tasks[0].name
+        self.suite.task(self.task_name)  # fail early on an unknown task
+        self.cameras = dict(cameras or {"primary": "corner"})
+        if not self.cameras or any(c not in CAMERAS for c in self.cameras.values()):
+            raise ValueError(f"cameras must map names to Meta-World cameras {CAMERAS}, got {self.cameras}")
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.fast_render = fast_render
+        self.privileged_state = privileged_state
+        self.action_spec = ACTION_SPEC
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+        dim = STATE_DIM + (PRIVILEGED_DIM if privileged_state else 0)
+        self.observation_space = observation_space({n: self.image_size for n in self.cameras}, dim)
+        self._benchmark: Any = None
+        self._sims: dict[str, tuple[Any, Any, list[Any]]] = {}  # task -> (env, renderer, variations)
+        self._init_id = 0
+        self._mw_obs: np.ndarray | None = None
+
+    # -- simulator, built lazily -------------------------------------------------------------
+    def _sim(self, task: str) -> tuple[Any, Any, list[Any]]:
+        if task not in self._sims:
+            import metaworld
+            import mujoco
+
+            if self._benchmark is None:
+                self._benchmark = (metaworld.MT10 if self.suite.name == "mt10" else metaworld.MT50)(
+                    seed=BENCHMARK_SEED)
+            env = self._benchmark.train_classes[task]()
+            env.max_path_length = 1 << 30  # the runner owns the step budget
+            variations = [t for t in self._benchmark.train_tasks if t.env_name == task]
+            if self.fast_render:
+                env.model.vis.quality.offsamples = 0
+            renderer = mujoco.Renderer(env.model, *self.image_size)
+            if self.fast_render:
+                renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+                renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+            self._sims[task] = (env, renderer, variations)
+        return self._sims[task]
+
+    @property
+    def sim_env(self) -> Any:
+        """The underlying Meta-World env of the current task (for scene-level perturbations)."""
+        return self._sim(self.task_name)[0]
+
+    # -- gymnasium API -------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        options = options or {}
+        task = options.get("task", self.task_name)
+        self.suite.task(task)
+        env, _, variations = self._sim(task)
+        init_id = int(options["init_id"]) if "init_id" in options else (seed or 0) % len(variations)
+        if not 0 <= init_id < len(variations):
+            raise ValueError(f"init_id {init_id} out of range for {task}: 0..{len(variations) - 1}")
+        self.task_name, self._init_id = task, init_id
+        env.set_task(variations[init_id])
+        env.seed(int(stable_hash([task, init_id, seed or 0])[:8], 16))
+        mw_obs, _ = env.reset()
+        self._mw_obs = mw_obs
+        return self._obs(mw_obs), self._info(False)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        env = self._sims[self.task_name][0]
+        a = np.asarray(action, dtype=np.float32).copy()
+        a[3] = -a[3]  # ours: +1 open; Meta-World: +1 close
+        mw_obs, reward, _, _, mw_info = env.step(np.clip(a, -1.0, 1.0))
+        self._mw_obs = mw_obs
+        success = bool(mw_info.get("success", False))
+        return self._obs(mw_obs), float(reward), success, False, self._info(success)
+
+    def noop_action(self) -> np.ndarray:
+        return np.array([0.0, 0.0, 0.0, 1.0], dtype=np.float32)
+
+    def render(self) -> np.ndarray:
+        return self._render(next(iter(self.cameras.values())))
+
+    def close(self) -> None:
+        for env, renderer, _ in self._sims.values():
+            renderer.close()
+            env.close()
+        self._sims.clear()
+
+    def simulator_versions(self) -> dict[str, str]:
+        return {p: metadata.version(p) for p in ("metaworld", "mujoco")}
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _render(self, camera: str) -> np.ndarray:
+        env, renderer, _ = self._sims[self.task_name]
+        renderer.update_scene(env.data, camera=camera)
+        return np.ascontiguousarray(renderer.render()[::-1])
+
+    def _obs(self, mw_obs: np.ndarray) -> dict[str, Any]:
+        state = mw_obs[:STATE_DIM] if not self.privileged_state else np.concatenate([mw_obs[:STATE_DIM], mw_obs])
+        return {
+            "images": {name: self._render(cam) for name, cam in self.cameras.items()},
+            "state": np.asarray(state, dtype=np.float32),
+            "instruction": self.suite.task(self.task_name).instruction,
+        }
+
+    def _info(self, success: bool) -> dict[str, Any]:
+        return {"success": success, "task": self.task_name, "init_id": self._init_id,
+                "metaworld_obs": self._mw_obs}

@@ -1,0 +1,1 @@
+"""Policies: reference policies, tokenizers, the shared backbone, decoders and training."""
