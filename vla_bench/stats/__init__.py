@@ -1,0 +1,1 @@
+"""Statistics over per-episode records: intervals, paired and unpaired tests, aggregates."""
