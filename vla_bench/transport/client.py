@@ -1,0 +1,103 @@
+"""RemotePolicy: the Policy contract over a websocket, for env workers in any interpreter.
+
+It needs only numpy, msgpack, websockets and pydantic. It connects on first use, retrying until
+``connect_timeout_s`` so workers may start before the server; a reply slower than ``recv_timeout_s``
+raises instead of leaving the episode waiting forever (and becomes an ERROR episode upstream).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from vla_bench.transport.codec import encode_observation, packb, unpackb
+from vla_bench.types import ActionSpec, EpisodeSpec, Observation
+
+
+class RemoteError(RuntimeError):
+    """The server answered with an error frame; carries its message and traceback."""
+
+    def __init__(self, message: str, remote_traceback: str = "") -> None:
+        super().__init__(message + (f"\n--- server traceback ---\n{remote_traceback}" if remote_traceback else ""))
+        self.remote_traceback = remote_traceback
+
+
+class RemotePolicy:
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        host: str = "127.0.0.1"
+        port: int = Field(ge=1, le=65535)
+        name: str | None = None
+        connect_timeout_s: float = Field(default=30.0, gt=0)
+        recv_timeout_s: float = Field(default=120.0, gt=0)
+
+    def __init__(self, port: int, host: str = "127.0.0.1", name: str | None = None,
+                 connect_timeout_s: float = 30.0, recv_timeout_s: float = 120.0) -> None:
+        self.host, self.port = host, port
+        self.connect_timeout_s, self.recv_timeout_s = connect_timeout_s, recv_timeout_s
+        self.name = name or "remote"
+        self._ws: Any = None
+        self.server_metadata: dict[str, Any] = {}
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    def connect(self) -> None:
+        from websockets.sync.client import connect
+
+        deadline = time.monotonic() + self.connect_timeout_s
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                # entered as a context manager: the connection's lifetime is ours (closed in close())
+                self._ws = connect(self.url, compression=None, max_size=None,
+                                   open_timeout=max(0.1, min(5.0, deadline - time.monotonic()))).__enter__()
+                break
+            except (OSError, TimeoutError) as exc:
+                last = exc
+                time.sleep(0.1)
+        if self._ws is None:
+            raise ConnectionError(f"no policy server at {self.url} after {self.connect_timeout_s:.0f} s: {last}")
+        meta = self._recv()
+        if meta.get("type") != "metadata":
+            raise RemoteError(f"expected a metadata frame from {self.url}, got {meta.get('type')!r}")
+        self.server_metadata = meta
+        if self.name == "remote":
+            self.name = str(meta.get("policy", "remote"))
+
+    def _recv(self) -> dict[str, Any]:
+        try:
+            frame = self._ws.recv(timeout=self.recv_timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"policy server at {self.url} did not answer within {self.recv_timeout_s} s") from None
+        msg = unpackb(frame)
+        if not isinstance(msg, dict):
+            raise RemoteError(f"malformed reply from {self.url}")
+        if msg.get("type") == "error":
+            raise RemoteError(str(msg.get("message")), str(msg.get("traceback", "")))
+        return msg
+
+    def _call(self, msg: Mapping[str, Any]) -> dict[str, Any]:
+        if self._ws is None:
+            self.connect()
+        self._ws.send(packb(dict(msg)))
+        return self._recv()
+
+    def reset(self, episode: EpisodeSpec, action_spec: ActionSpec) -> None:
+        self._call({"type": "reset", "episode": episode.to_dict(), "action_spec": action_spec.to_dict()})
+
+    def act(self, obs: Observation) -> np.ndarray:
+        reply = self._call({"type": "act", "obs": encode_observation(obs)})
+        return np.asarray(reply["actions"], dtype=np.float32)
+
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.server_metadata.get("metadata", {}))
+
+    def close(self) -> None:
+        if self._ws is not None:
+            self._ws.__exit__(None, None, None)
+            self._ws = None
