@@ -1,9 +1,9 @@
 """Meta-World (MT10/MT50) as a uniform-contract env: the benchmark that runs on a fresh machine.
 
 Identity -> initial state: Meta-World defines 50 variations (object and goal positions) per task,
-sampled when its MT10/MT50 benchmark object is built. We build it with ``BENCHMARK_SEED`` and
-init_id k selects the k-th variation of the task, so the same (task, init_id) always gives the same
-scene. Gripper: our convention is +1 open, -1 close; Meta-World closes on a positive last action,
+sampled when its MT10/MT50 benchmark object is built. We use those of the benchmark built with
+``BENCHMARK_SEED`` (cached, see envs/metaworld_variations.py) and init_id k selects the k-th
+variation of the task, so the same (task, init_id) always gives the same scene. Gripper: our convention is +1 open, -1 close; Meta-World closes on a positive last action,
 so the adapter negates that dimension. Images are rendered with our own ``mujoco.Renderer`` (so the
 fast-render flags can be set) and flipped upright. The step budget belongs to the runner: Meta-World's
 own ``max_path_length`` is lifted so it never truncates an episode first.
@@ -68,7 +68,6 @@ class MetaWorldEnv(BenchmarkEnv):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
         dim = STATE_DIM + (PRIVILEGED_DIM if privileged_state else 0)
         self.observation_space = observation_space({n: self.image_size for n in self.cameras}, dim)
-        self._benchmark: Any = None
         self._sims: dict[str, tuple[Any, Any, list[Any]]] = {}  # task -> (env, renderer, variations)
         self._init_id = 0
         self._mw_obs: np.ndarray | None = None
@@ -76,15 +75,15 @@ class MetaWorldEnv(BenchmarkEnv):
     # -- simulator, built lazily -------------------------------------------------------------
     def _sim(self, task: str) -> tuple[Any, Any, list[Any]]:
         if task not in self._sims:
-            import metaworld
             import mujoco
+            from metaworld.env_dict import ALL_V3_ENVIRONMENTS
 
-            if self._benchmark is None:
-                self._benchmark = (metaworld.MT10 if self.suite.name == "mt10" else metaworld.MT50)(
-                    seed=BENCHMARK_SEED)
-            env = self._benchmark.train_classes[task]()
+            from envs.metaworld_variations import load, make_task
+
+            cls = ALL_V3_ENVIRONMENTS[task]
+            env = cls()
             env.max_path_length = 1 << 30  # the runner owns the step budget
-            variations = [t for t in self._benchmark.train_tasks if t.env_name == task]
+            variations = [make_task(cls, task, v) for v in load(self.suite.name, BENCHMARK_SEED)[task]]
             if self.fast_render:
                 env.model.vis.quality.offsamples = 0
             renderer = mujoco.Renderer(env.model, *self.image_size)

@@ -32,6 +32,49 @@ class Task:
     attempt: int = 0
     fresh: bool = False
 
+    @property
+    def env_key(self) -> tuple[int, str]:
+        """Episodes with the same key reuse one built simulator scene in a worker."""
+        return self.item.suite_index, self.item.spec.task
+
+
+class AffinityQueue:
+    """A task queue that keeps each worker on one benchmark task while it lasts.
+
+    Building a task's scene (model, renderer) costs a large fraction of a second; a worker asks for
+    more of the task it already built, and otherwise for a task no other worker is on, so N
+    workers build about as many scenes as one. ``None`` is the stop signal.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[Task | None] = []
+        self._cv = threading.Condition()
+        self._active: dict[int, tuple[int, str] | None] = {}
+
+    def put(self, task: Task | None) -> None:
+        with self._cv:
+            self._items.append(task)
+            self._cv.notify()
+
+    def clear(self) -> None:
+        with self._cv:
+            self._items = [t for t in self._items if t is None]
+
+    def get(self, worker: int) -> Task | None:
+        with self._cv:
+            while not self._items:
+                self._cv.wait()
+            mine, others = self._active.get(worker), {k for w, k in self._active.items() if w != worker}
+            pick = next((i for i, t in enumerate(self._items) if t is not None and t.env_key == mine), None)
+            if pick is None:
+                pick = next((i for i, t in enumerate(self._items) if t is not None and t.env_key not in others),
+                            None)
+            if pick is None:
+                pick = next((i for i, t in enumerate(self._items) if t is not None), 0)
+            task = self._items.pop(pick)
+            self._active[worker] = task.env_key if task is not None else None
+            return task
+
 
 class InProcessBackend:
     """Runs tasks one at a time in this process."""
@@ -66,6 +109,9 @@ class _Worker:
         log_dir.mkdir(parents=True, exist_ok=True)
         log = (log_dir / f"worker-{self.index}.log").open("a")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if len(self.pool.workers) > 1:
+            # one CPU rasterizer thread per worker: N workers on N cores should not oversubscribe them
+            env.setdefault("LP_NUM_THREADS", "1")
         self.proc = subprocess.Popen(
             [self.pool.python, "-m", "vla_bench.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1, env=env,
@@ -91,7 +137,7 @@ class _Worker:
 
     def loop(self) -> None:
         while True:
-            task = self.pool.inbox.get()
+            task = self.pool.inbox.get(self.index)
             if task is None:
                 break
             try:
@@ -141,7 +187,7 @@ class PoolBackend:
         self.overrides_json = {str(k): v.model_dump(mode="json") for k, v in policy_overrides.items()}
         self.python = python or sys.executable
         self.log_dir = log_dir
-        self.inbox: queue.Queue[Task | None] = queue.Queue()
+        self.inbox = AffinityQueue()
         self.outbox: queue.Queue[tuple[Any, Any]] = queue.Queue()
         self.workers = [_Worker(self, i) for i in range(workers)]
         self.threads: list[threading.Thread] = []
@@ -166,11 +212,7 @@ class PoolBackend:
         return task, result
 
     def close(self) -> None:
-        while True:  # drop queued tasks so workers stop after their current episode
-            try:
-                self.inbox.get_nowait()
-            except queue.Empty:
-                break
+        self.inbox.clear()  # drop queued tasks so workers stop after their current episode
         for _ in self.workers:
             self.inbox.put(None)
         for t in self.threads:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -34,6 +35,8 @@ class RunSummary:
     skipped: int
     executed: int = 0
     errors: int = 0
+    startup_s: float = 0.0  # starting workers and policy servers
+    episodes_s: float = 0.0  # from the first submitted episode to the last result
     results: list[EpisodeResult] = field(default_factory=list)
 
 
@@ -160,7 +163,10 @@ def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool =
     with policy_servers(cfg) as overrides:
         router = _Router(cfg, overrides, workers or cfg.workers, out_dir, force_pool)
         try:
+            t_start = time.perf_counter()
             sims = router.start()
+            t_episodes = time.perf_counter()
+            summary.startup_s = t_episodes - t_start
             if sims and manifest.get("simulators") != sims:
                 manifest["simulators"] = sims
                 records.write_manifest(out_dir, manifest)
@@ -184,6 +190,7 @@ def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool =
                     bar.update(result)
                     if stop_rule is not None and stop_rule(result):
                         break
+            summary.episodes_s = time.perf_counter() - t_episodes
         finally:
             router.close()
             bar.close()

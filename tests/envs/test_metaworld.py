@@ -89,3 +89,12 @@ def test_privileged_state_ablation():
         e.close()
     assert obs["state"].shape == (43,)
     assert np.allclose(obs["state"][4:], info["metaworld_obs"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", ["mt10", "mt50"])
+def test_cached_variations_equal_metaworlds_own(suite):
+    from envs.metaworld import BENCHMARK_SEED
+    from envs.metaworld_variations import compute, load
+
+    assert load(suite, BENCHMARK_SEED) == compute(suite, BENCHMARK_SEED)

@@ -11,12 +11,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     r = sub.add_parser("rollout", help="bare Meta-World loop vs harness, 1 vs N workers")
     r.add_argument("--tasks", nargs="+", default=["reach-v3", "drawer-open-v3", "window-close-v3"])
-    r.add_argument("--episodes-per-task", type=int, default=2)
-    r.add_argument("--steps", type=int, default=100, help="env steps per episode")
+    r.add_argument("--episodes-per-task", type=int, default=4)
+    r.add_argument("--steps", type=int, default=150, help="env steps per episode")
     r.add_argument("--image-size", type=int, default=128)
     r.add_argument("--default-render", action="store_true", help="keep shadows and reflections on")
     r.add_argument("--workers", type=int, default=2)
-    r.add_argument("--repeats", type=int, default=1, help="repeat and report the median")
+    r.add_argument("--repeats", type=int, default=3, help="repeat and report the median")
     r.set_defaults(_bench=_rollout)
     try:
         from vla_bench.commands.bench_decode import add_decode_arguments
