@@ -16,7 +16,7 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, initial=initial, unit="ep", file=sys.stderr, dynamic_ncols=True,
-                             smoothing=0.1, desc="episodes")
+                             smoothing=0.1, desc="episodes", mininterval=0.1 if sys.stderr.isatty() else 10.0)
 
     def update(self, result: EpisodeResult, advance: bool = True) -> None:
         if result.status is EpisodeStatus.ERROR:

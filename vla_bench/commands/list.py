@@ -47,10 +47,9 @@ def _perturbations() -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from vla_bench import registries
 
-    if args.kind == "suites":
-        lines = _suites()
-    elif args.kind == "perturbations":
-        lines = _perturbations()
+    special = {"suites": _suites, "perturbations": _perturbations}
+    if args.kind in special:
+        lines = special[args.kind]()
     else:
         reg = registries.ALL[args.kind]
         lines = [f"{n:<20} {reg.target(n):<48} {reg.origin(n)}" for n in reg.names()]
