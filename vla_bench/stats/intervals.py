@@ -39,3 +39,26 @@ def _z(confidence: float) -> float:
         pdf = math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
         x -= (cdf - target) / pdf
     return x
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval: conservative, coverage >= nominal for every p."""
+    if n < 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    if n == 0:
+        return 0.0, 1.0
+    from scipy.stats import beta
+
+    a = 1 - confidence
+    lo = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
+    return lo, hi
+
+
+INTERVALS = {"wilson": wilson, "clopper-pearson": clopper_pearson}
+
+
+def interval(k: int, n: int, method: str = "wilson", confidence: float = 0.95) -> tuple[float, float]:
+    if method not in INTERVALS:
+        raise ValueError(f"unknown interval method {method!r}; choose from {sorted(INTERVALS)}")
+    return INTERVALS[method](k, n, confidence)
