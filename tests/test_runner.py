@@ -136,3 +136,17 @@ def test_config_error_writes_nothing(tmp_path):
     assert done.returncode == 2
     assert f"{cfg_path}: suites[0].episodes_per_task: Input should be greater than 0" in done.stderr
     assert not Path(out).exists()
+
+
+def test_stop_when_decided_ends_the_run_early_with_a_valid_decision(tmp_path):
+    cfg_path = tmp_path / "run.yaml"
+    cfg_path.write_text(yaml.safe_dump({
+        "name": "seq", "suites": [{"suite": "scripted", "episodes_per_task": 20}],
+        "policies": ["scripted_expert", "zero"],
+    }))
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "vla_bench.cli", "eval", str(cfg_path), "--output", str(out),
+                           "--no-progress", "--stop-when-decided"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    n = (out / records.EPISODES).read_text().count("\n")
+    assert 10 <= n < 120  # decided after a handful of discordant pairs, far before the 120 planned

@@ -91,5 +91,10 @@ def run(args: argparse.Namespace) -> int:
     print(render_success_table(summary.results))
     print(f"\nrun directory: {summary.out_dir}  ({summary.planned} planned, {summary.skipped} already done, "
           f"{summary.executed} attempts now, {summary.errors} errors)")
+    decided = getattr(getattr(stop_rule, "test", None), "decided", False)
+    if decided:
+        t = stop_rule.test  # type: ignore[union-attr]
+        print(f"stopped early: {cfg.policies[0].display_name} vs {cfg.policies[1].display_name} decided "
+              f"(alpha {t.alpha}, {t.favours_a} vs {t.favours_b} discordant pairs); --resume runs the rest")
     print_errors(summary)
     return 0

@@ -1,0 +1,45 @@
+"""vla-bench report RUN_DIR...: tables with intervals and significance, computed from run directories."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "Report success tables (md, latex, csv, json, html) from one or more run directories."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", type=Path, help="run directories (shards and resumed runs merge)")
+    p.add_argument("--format", choices=["md", "latex", "csv", "json", "html"], default="md")
+    p.add_argument("--output", type=Path, help="write here instead of stdout")
+    p.add_argument("--ci", choices=["wilson", "clopper-pearson"], default="wilson")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vla_bench.records import load_results, read_manifest
+    from vla_bench.report.model import build_tables
+    from vla_bench.report.render import FORMATS
+
+    try:
+        manifests = {str(d): read_manifest(d) for d in args.runs}
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results = load_results(args.runs)
+    if not results:
+        print("error: the run directories hold no episodes", file=sys.stderr)
+        return 2
+    tables = build_tables(results, args.ci)
+    if args.format == "html":
+        from vla_bench.report.html import render_html
+
+        text = render_html(tables, results, manifests)
+    else:
+        text = FORMATS[args.format](tables)
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0

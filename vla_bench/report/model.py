@@ -1,0 +1,197 @@
+"""Tables computed from merged episode results, laid out as each benchmark's papers lay them out.
+
+A layout is chosen by suite family (the part of the suite name before the first underscore): LIBERO
+puts its suites side by side (Spatial, Object, Goal, Long, Avg), CALVIN reports chain rates and the
+average length, everything else gets one column per task plus the suite mean. A column's best cell is
+marked only when it is significantly better than every other row after Holm correction over all
+comparisons in the table: exact McNemar where the two rows ran the same episode identities, Barnard's
+test otherwise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from vla_bench.stats.bootstrap import stratified_bootstrap_mean
+from vla_bench.stats.intervals import interval
+from vla_bench.stats.significance import PairedCounts, barnard, holm, mcnemar_exact
+from vla_bench.types import EpisodeResult, EpisodeStatus
+
+ALPHA = 0.05
+BOOTSTRAP_SEED = 0
+BOOTSTRAP_REPS = 5000
+
+
+@dataclass
+class Cell:
+    value: float  # a rate in [0, 1], or an average chain length
+    lo: float
+    hi: float
+    n: int
+    successes: int | None = None
+    best: bool = False
+    outcomes: dict[str, bool] = field(default_factory=dict, repr=False)  # identity key -> success
+    kind: str = "rate"
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[str]
+    cells: dict[tuple[str, str], Cell]
+    notes: list[str] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def _rate_cell(outcomes: dict[str, bool], method: str) -> Cell:
+    k, n = sum(outcomes.values()), len(outcomes)
+    lo, hi = interval(k, n, method)
+    return Cell(k / n if n else 0.0, lo, hi, n, k, outcomes=outcomes)
+
+
+def _mean_cell(per_task: dict[str, dict[str, bool]]) -> Cell:
+    data = {t: [float(v) for _, v in sorted(o.items())] for t, o in per_task.items() if o}
+    point, lo, hi = stratified_bootstrap_mean(data, reps=BOOTSTRAP_REPS, seed=BOOTSTRAP_SEED)
+    outcomes = {k: v for o in per_task.values() for k, v in o.items()}
+    return Cell(point, lo, hi, len(outcomes), sum(outcomes.values()), outcomes=outcomes)
+
+
+def _p_value(a: Cell, b: Cell) -> float:
+    if a.outcomes and set(a.outcomes) == set(b.outcomes):
+        keys = sorted(a.outcomes)
+        c = PairedCounts.from_outcomes([a.outcomes[k] for k in keys], [b.outcomes[k] for k in keys])
+        return mcnemar_exact(c.only_a, c.only_b)
+    return barnard(a.successes or 0, a.n, b.successes or 0, b.n)
+
+
+def mark_best(table: Table) -> None:
+    """Mark each column's top row where it beats every other row significantly after Holm."""
+    tests: list[tuple[tuple[str, str], float]] = []
+    for col in table.columns:
+        cells = [(r, table.cells[(r, col)]) for r in table.rows if (r, col) in table.cells]
+        if len(cells) < 2 or any(c.kind != "rate" for _, c in cells):
+            continue
+        best_row, best = max(cells, key=lambda rc: rc[1].value)
+        if sum(c.value == best.value for _, c in cells) > 1:
+            continue
+        for r, c in cells:
+            if r != best_row:
+                tests.append(((best_row, col), _p_value(best, c)))
+    if not tests:
+        return
+    adjusted = holm([p for _, p in tests])
+    verdict: dict[tuple[str, str], bool] = {}
+    for (key, _), p in zip(tests, adjusted):
+        verdict[key] = verdict.get(key, True) and p < ALPHA
+    for key, ok in verdict.items():
+        table.cells[key].best = ok
+    table.notes.append(f"best marked only if better than every other row, Holm-adjusted p < {ALPHA} "
+                       f"({len(tests)} comparisons)")
+
+
+def _outcomes(results: Iterable[EpisodeResult]) -> dict[tuple[str, str, str], dict[str, bool]]:
+    """(policy, suite, task) -> {identity key: success}, counted results only."""
+    out: dict[tuple[str, str, str], dict[str, bool]] = defaultdict(dict)
+    for r in results:
+        if r.status.counted:
+            out[(r.policy, r.spec.suite, r.spec.task)][r.spec.key] = r.success
+    return out
+
+
+def _errors(results: list[EpisodeResult]) -> dict[str, int]:
+    err: dict[str, int] = defaultdict(int)
+    for r in results:
+        if r.status is EpisodeStatus.ERROR:
+            err[r.policy] += 1
+    return dict(sorted(err.items()))
+
+
+def per_task_table(suite: str, results: list[EpisodeResult], method: str) -> Table:
+    oc = _outcomes(results)
+    policies = sorted({r.policy for r in results})
+    tasks = sorted({r.spec.task for r in results})
+    cells: dict[tuple[str, str], Cell] = {}
+    for p in policies:
+        per_task = {t: oc.get((p, suite, t), {}) for t in tasks}
+        for t, o in per_task.items():
+            if o:
+                cells[(p, t)] = _rate_cell(o, method)
+        if any(per_task.values()):
+            cells[(p, "Mean")] = _mean_cell(per_task)
+    t = Table(suite, [*tasks, "Mean"], policies, cells, errors=_errors(results))
+    t.notes.append(f"cells: success % [95% {method} interval] (n); Mean: mean over tasks, stratified bootstrap")
+    return t
+
+
+LIBERO_COLUMNS = {"libero_spatial": "Spatial", "libero_object": "Object", "libero_goal": "Goal",
+                  "libero_10": "Long", "libero_90": "LIBERO-90"}
+
+
+def libero_table(results: list[EpisodeResult], method: str) -> Table:
+    oc = _outcomes(results)
+    policies = sorted({r.policy for r in results})
+    suites = [s for s in LIBERO_COLUMNS if any(r.spec.suite == s for r in results)]
+    cells: dict[tuple[str, str], Cell] = {}
+    for p in policies:
+        all_tasks: dict[str, dict[str, bool]] = {}
+        for s in suites:
+            merged = {k: v for (pp, ss, _), o in oc.items() if pp == p and ss == s for k, v in o.items()}
+            if merged:
+                cells[(p, LIBERO_COLUMNS[s])] = _rate_cell(merged, method)
+            all_tasks.update({f"{s}/{t}": o for (pp, ss, t), o in oc.items() if pp == p and ss == s})
+        if all_tasks:
+            cells[(p, "Avg")] = _mean_cell(all_tasks)
+    t = Table("LIBERO", [LIBERO_COLUMNS[s] for s in suites] + ["Avg"], policies, cells, errors=_errors(results))
+    t.notes.append(f"cells: success % [95% {method} interval] (n); Avg: mean over tasks, stratified bootstrap")
+    return t
+
+
+def calvin_table(results: list[EpisodeResult], method: str) -> Table:
+    from vla_bench.stats.chains import chain_metrics
+
+    policies = sorted({r.policy for r in results})
+    cells: dict[tuple[str, str], Cell] = {}
+    for p in policies:
+        chains = [r.subtasks for r in results if r.policy == p and r.status.counted]
+        if not chains:
+            continue
+        m = chain_metrics(chains, reps=BOOTSTRAP_REPS, seed=BOOTSTRAP_SEED)
+        for i in range(1, 6):
+            v, lo, hi = m[f"{i}/5"]
+            cells[(p, str(i))] = Cell(v, lo, hi, len(chains), kind="chain")
+        v, lo, hi = m["avg_len"]
+        cells[(p, "Avg. Len.")] = Cell(v, lo, hi, len(chains), kind="length")
+    t = Table("CALVIN", ["1", "2", "3", "4", "5", "Avg. Len."], policies, cells, errors=_errors(results))
+    t.notes.append("i: share of chains completing at least i subtasks; intervals: bootstrap over chains")
+    return t
+
+
+LAYOUTS: dict[str, Callable[[list[EpisodeResult], str], Table]] = {
+    "libero": libero_table,
+    "calvin": calvin_table,
+}
+
+
+def build_tables(results: list[EpisodeResult], method: str = "wilson") -> list[Table]:
+    """One table per layout family present (and per perturbation); other suites get a per-task table."""
+    tables: list[Table] = []
+    by_pert: dict[str, list[EpisodeResult]] = defaultdict(list)
+    for r in results:
+        by_pert[r.spec.perturbation].append(r)
+    for pert in sorted(by_pert, key=lambda p: (p != "none", p)):
+        by_family: dict[str, list[EpisodeResult]] = defaultdict(list)
+        by_suite: dict[str, list[EpisodeResult]] = defaultdict(list)
+        for r in by_pert[pert]:
+            family = r.spec.suite.split("_")[0]
+            (by_family[family] if family in LAYOUTS else by_suite[r.spec.suite]).append(r)
+        found = [LAYOUTS[f](rs, method) for f, rs in sorted(by_family.items())]
+        found += [per_task_table(s, rs, method) for s, rs in sorted(by_suite.items())]
+        for t in found:
+            if pert != "none":
+                t.title = f"{t.title} [{pert}]"
+            mark_best(t)
+        tables += found
+    return tables
