@@ -13,7 +13,9 @@ from typing import Any, Mapping
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from vla_bench.transport.codec import encode_observation, packb, unpackb
+from vla_bench.transport.codec import (
+    CodecError, encode_action_spec, encode_episode, encode_observation, packb, unpackb,
+)
 from vla_bench.types import ActionSpec, EpisodeSpec, Observation
 
 
@@ -25,7 +27,16 @@ class RemoteError(RuntimeError):
         self.remote_traceback = remote_traceback
 
 
+PROTOCOL_VERSION = 1  # kept equal to the server's; a mismatch is refused at connect
+
+
 class RemotePolicy:
+    """A policy served by ``vla-bench serve`` (or the runner's websocket transport).
+
+    One connection is one server-side session. After a timeout or a dropped connection the socket is
+    discarded (a late reply would otherwise answer the next request) and the next call reconnects.
+    """
+
     class Config(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)
         host: str = "127.0.0.1"
@@ -38,15 +49,18 @@ class RemotePolicy:
                  connect_timeout_s: float = 30.0, recv_timeout_s: float = 120.0) -> None:
         self.host, self.port = host, port
         self.connect_timeout_s, self.recv_timeout_s = connect_timeout_s, recv_timeout_s
+        self._named = name is not None
         self.name = name or "remote"
         self._ws: Any = None
         self.server_metadata: dict[str, Any] = {}
+        self.last_server_timing: dict[str, Any] = {}
 
     @property
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
     def connect(self) -> None:
+        from websockets.exceptions import InvalidHandshake
         from websockets.sync.client import connect
 
         deadline = time.monotonic() + self.connect_timeout_s
@@ -57,47 +71,72 @@ class RemotePolicy:
                 self._ws = connect(self.url, compression=None, max_size=None,
                                    open_timeout=max(0.1, min(5.0, deadline - time.monotonic()))).__enter__()
                 break
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
                 last = exc
                 time.sleep(0.1)
         if self._ws is None:
-            raise ConnectionError(f"no policy server at {self.url} after {self.connect_timeout_s:.0f} s: {last}")
+            raise ConnectionError(f"no policy server at {self.url} after {self.connect_timeout_s:g} s: {last}")
         meta = self._recv()
         if meta.get("type") != "metadata":
+            self.close()
             raise RemoteError(f"expected a metadata frame from {self.url}, got {meta.get('type')!r}")
+        if meta.get("protocol") != PROTOCOL_VERSION:
+            self.close()
+            raise RemoteError(f"policy server at {self.url} speaks protocol {meta.get('protocol')!r}, "
+                              f"this client speaks {PROTOCOL_VERSION}")
         self.server_metadata = meta
-        if self.name == "remote":
+        if not self._named:
             self.name = str(meta.get("policy", "remote"))
 
     def _recv(self) -> dict[str, Any]:
+        from websockets.exceptions import ConnectionClosed
+
         try:
             frame = self._ws.recv(timeout=self.recv_timeout_s)
         except TimeoutError:
+            self.close()
             raise TimeoutError(f"policy server at {self.url} did not answer within {self.recv_timeout_s} s") from None
-        msg = unpackb(frame)
+        except ConnectionClosed as exc:
+            self.close()
+            raise ConnectionError(f"policy server at {self.url} closed the connection: {exc}") from None
+        try:
+            msg = unpackb(frame)
+        except CodecError as exc:
+            raise RemoteError(f"malformed reply from {self.url}: {exc}") from None
         if not isinstance(msg, dict):
-            raise RemoteError(f"malformed reply from {self.url}")
+            raise RemoteError(f"malformed reply from {self.url}: expected a map")
         if msg.get("type") == "error":
             raise RemoteError(str(msg.get("message")), str(msg.get("traceback", "")))
         return msg
 
     def _call(self, msg: Mapping[str, Any]) -> dict[str, Any]:
+        from websockets.exceptions import ConnectionClosed
+
         if self._ws is None:
             self.connect()
-        self._ws.send(packb(dict(msg)))
+        try:
+            self._ws.send(packb(dict(msg)))
+        except ConnectionClosed as exc:
+            self.close()
+            raise ConnectionError(f"policy server at {self.url} closed the connection: {exc}") from None
         return self._recv()
 
     def reset(self, episode: EpisodeSpec, action_spec: ActionSpec) -> None:
-        self._call({"type": "reset", "episode": episode.to_dict(), "action_spec": action_spec.to_dict()})
+        self._call({"type": "reset", "episode": encode_episode(episode),
+                    "action_spec": encode_action_spec(action_spec)})
 
     def act(self, obs: Observation) -> np.ndarray:
         reply = self._call({"type": "act", "obs": encode_observation(obs)})
-        return np.asarray(reply["actions"], dtype=np.float32)
+        self.last_server_timing = reply.get("server_timing", {})
+        actions = reply.get("actions")
+        if not isinstance(actions, np.ndarray):
+            raise RemoteError(f"reply from {self.url} holds no action array")
+        return actions.astype(np.float32, copy=False)
 
     def metadata(self) -> dict[str, Any]:
         return dict(self.server_metadata.get("metadata", {}))
 
     def close(self) -> None:
-        if self._ws is not None:
-            self._ws.__exit__(None, None, None)
-            self._ws = None
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            ws.__exit__(None, None, None)

@@ -6,6 +6,7 @@ anything malformed raises :class:`CodecError` (never another exception).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import msgpack
@@ -38,16 +39,19 @@ def _ext_hook(code: int, data: bytes) -> Any:
     if code != NDARRAY_EXT:
         raise CodecError(f"unknown extension type {code}")
     try:
-        dtype_str, shape, buf = msgpack.unpackb(data)
+        dtype_str, shape, buf = msgpack.unpackb(data, raw=False)
+        if not isinstance(dtype_str, str):
+            raise TypeError(f"dtype must be a string, got {type(dtype_str).__name__}")
         dtype = np.dtype(dtype_str)
     except Exception as exc:  # noqa: BLE001 - any malformed payload is a codec error
         raise CodecError(f"malformed array payload: {exc}") from None
     if dtype.kind not in ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        raise CodecError(f"arrays of dtype {dtype} are not accepted")
-    if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+        raise CodecError(f"arrays of dtype {dtype} are not accepted (numeric and bool only)")
+    if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape) or len(shape) > 32:
         raise CodecError(f"malformed array shape {shape!r}")
-    if not isinstance(buf, bytes) or len(buf) != dtype.itemsize * int(np.prod(shape, dtype=np.int64)):
-        raise CodecError("array byte length does not match its dtype and shape")
+    # math.prod on Python ints cannot overflow, unlike np.prod on int64
+    if not isinstance(buf, bytes) or len(buf) != dtype.itemsize * math.prod(shape):
+        raise CodecError(f"array byte length does not match dtype {dtype} and shape {tuple(shape)}")
     return np.frombuffer(buf, dtype=dtype).reshape(tuple(shape)).copy()
 
 
@@ -69,35 +73,65 @@ def unpackb(data: bytes) -> Any:
         raise CodecError(f"malformed msgpack frame: {exc}") from None
 
 
-def _encodable(value: Any) -> bool:
+class _Drop:
+    """Marks a value that cannot travel."""
+
+
+_DROP = _Drop()
+
+
+def transportable(value: Any) -> Any:
+    """``value`` with everything that cannot travel left out (recursively), or ``_DROP``."""
     if value is None or isinstance(value, (bool, int, float, str, bytes, np.generic)):
-        return True
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+            return _DROP
+        if isinstance(value, np.generic) and value.dtype.kind not in ALLOWED_KINDS | {"U", "S"}:
+            return _DROP
+        return value
     if isinstance(value, np.ndarray):
-        return value.dtype.kind in ALLOWED_KINDS and value.dtype.fields is None
+        ok = value.dtype.kind in ALLOWED_KINDS and value.dtype.fields is None
+        return value if ok else _DROP
     if isinstance(value, (list, tuple)):
-        return all(_encodable(v) for v in value)
+        return [v for v in (transportable(x) for x in value) if v is not _DROP]
     if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _encodable(v) for k, v in value.items())
-    return False
+        kept = {k: transportable(v) for k, v in value.items() if isinstance(k, str)}
+        return {k: v for k, v in kept.items() if v is not _DROP}
+    return _DROP
 
 
 def encode_observation(obs: Observation) -> dict[str, Any]:
-    """Observation as a plain map; info entries that cannot travel are left out."""
+    """Observation as a plain map; info entries (and nested parts) that cannot travel are left out."""
     return {
         "images": dict(obs.images),
         "state": obs.state,
         "instruction": obs.instruction,
-        "info": {k: v for k, v in obs.info.items() if _encodable(v)},
+        "info": transportable(dict(obs.info)),
     }
 
 
+def encode_episode(episode: EpisodeSpec) -> dict[str, Any]:
+    return episode.to_dict()
+
+
+def encode_action_spec(spec: ActionSpec) -> dict[str, Any]:
+    return spec.to_dict()
+
+
 def decode_observation(d: Any) -> Observation:
-    try:
-        images = {str(k): np.asarray(v) for k, v in d["images"].items()}
-        obs = Observation(images=images, state=np.asarray(d["state"]), instruction=d["instruction"],
-                          info=dict(d.get("info") or {}))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise CodecError(f"malformed observation: missing or wrong field {exc}") from None
+    if not isinstance(d, Mapping):
+        raise CodecError(f"malformed observation: expected a map, got {type(d).__name__}")
+    for key in ("images", "state", "instruction"):
+        if key not in d:
+            raise CodecError(f"malformed observation: missing field {key!r}")
+    images, state, info = d["images"], d["state"], d.get("info") or {}
+    if not isinstance(images, Mapping) or not all(isinstance(v, np.ndarray) for v in images.values()):
+        raise CodecError("malformed observation: images must map camera names to arrays")
+    if not isinstance(state, np.ndarray):
+        raise CodecError(f"malformed observation: state must be an array, got {type(state).__name__}")
+    if not isinstance(info, Mapping):
+        raise CodecError(f"malformed observation: info must be a map, got {type(info).__name__}")
+    obs = Observation(images={str(k): v for k, v in images.items()}, state=state,
+                      instruction=d["instruction"], info=dict(info))
     try:
         obs.validate()
     except ValueError as exc:
@@ -105,7 +139,16 @@ def decode_observation(d: Any) -> Observation:
     return obs
 
 
+_EPISODE_TYPES = {"suite": str, "task": str, "init_id": int, "perturbation": str, "seed": int}
+
+
 def decode_episode(d: Any) -> EpisodeSpec:
+    if not isinstance(d, Mapping):
+        raise CodecError(f"malformed episode: expected a map, got {type(d).__name__}")
+    for key, value in d.items():
+        want = _EPISODE_TYPES.get(key)
+        if want is not None and (not isinstance(value, want) or isinstance(value, bool)):
+            raise CodecError(f"malformed episode: {key} must be {want.__name__}, got {type(value).__name__}")
     try:
         return EpisodeSpec.from_dict(d)
     except TypeError as exc:
@@ -113,7 +156,11 @@ def decode_episode(d: Any) -> EpisodeSpec:
 
 
 def decode_action_spec(d: Any) -> ActionSpec:
+    if not isinstance(d, Mapping) or not isinstance(d.get("dims"), list):
+        raise CodecError("malformed action_spec: expected a map with a list of dims")
+    if not all(isinstance(x, Mapping) for x in d["dims"]):
+        raise CodecError("malformed action_spec: every dim must be a map")
     try:
         return ActionSpec.from_dict(d)
-    except (TypeError, KeyError) as exc:
+    except (TypeError, KeyError, ValueError) as exc:
         raise CodecError(f"malformed action_spec: {exc}") from None

@@ -19,9 +19,11 @@ import traceback
 from http import HTTPStatus
 from typing import Any
 
+import numpy as np
+
 from vla_bench.transport.batching import BatchPolicy
 from vla_bench.transport.codec import (
-    CodecError, decode_action_spec, decode_episode, decode_observation, packb, unpackb,
+    CodecError, decode_action_spec, decode_episode, decode_observation, packb, transportable, unpackb,
 )
 
 PROTOCOL_VERSION = 1
@@ -34,8 +36,9 @@ class PolicyServer:
             raise ValueError("max_batch >= 1, batch_timeout_ms >= 0 and max_frame_bytes >= 1024 are required")
         self.policy, self.host, self.port = policy, host, port
         self.max_batch, self.batch_timeout_s, self.max_frame_bytes = max_batch, batch_timeout_ms / 1000, max_frame_bytes
-        self.stats: dict[str, Any] = {"requests": 0, "batches": 0, "errors": 0,
+        self.stats: dict[str, Any] = {"connections": 0, "requests": 0, "batches": 0, "errors": 0,
                                       "batch_sizes": collections.Counter()}
+        self._waiting: set[asyncio.Future[Any]] = set()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="policy")
         self._sessions = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -64,11 +67,18 @@ class PolicyServer:
             if self._thread is None:
                 raise
 
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until a server started with :meth:`start_in_thread` has stopped."""
         if self._thread is not None:
-            self._thread.join(10)
+            self._thread.join(timeout)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:  # the loop closed between the check and the call
+                pass
+        self.join(10)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _main(self) -> None:
@@ -83,6 +93,11 @@ class PolicyServer:
             self._ready.set()
             await self._stop.wait()
             batcher.cancel()
+            # requests still waiting for the policy get an error reply, so their handlers (and the
+            # server's close, which waits for handlers) finish
+            for fut in list(self._waiting):
+                if not fut.done():
+                    fut.set_exception(ConnectionAbortedError("the policy server is stopping"))
 
     @staticmethod
     def _http(connection: Any, request: Any) -> Any:
@@ -93,19 +108,27 @@ class PolicyServer:
     # -- connections -------------------------------------------------------------------------
     async def _handle(self, ws: Any) -> None:
         session = f"s{next(self._sessions)}"
+        self.stats["connections"] += 1
         await ws.send(packb({
             "type": "metadata", "protocol": PROTOCOL_VERSION, "policy": self.policy.name,
-            "metadata": dict(self.policy.metadata()), "max_batch": self.max_batch,
+            "metadata": transportable(dict(self.policy.metadata())), "max_batch": self.max_batch,
             "max_frame_bytes": self.max_frame_bytes,
         }))
         try:
             async for frame in ws:
-                reply = await self._reply(session, frame)
-                await ws.send(packb(reply))
+                await ws.send(self._pack(await self._reply(session, frame)))
         except Exception:  # noqa: BLE001 - a broken connection must not stop the server
             pass
         finally:
             await asyncio.get_running_loop().run_in_executor(self._pool, self.policy.close_session, session)
+
+    def _pack(self, reply: dict[str, Any]) -> bytes:
+        try:
+            return packb(reply)
+        except CodecError as exc:  # e.g. a policy that returned an object array
+            self.stats["errors"] += 1
+            return packb({"type": "error", "message": f"cannot encode the reply: {exc}",
+                          "traceback": traceback.format_exc(limit=10)})
 
     async def _reply(self, session: str, frame: Any) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -125,10 +148,14 @@ class PolicyServer:
                 obs = decode_observation(msg.get("obs"))
                 fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 assert self._queue is not None
-                await self._queue.put((session, obs, fut))
-                actions, batch = await fut
+                self._waiting.add(fut)
+                try:
+                    await self._queue.put((session, obs, fut))
+                    actions, batch, infer_ms = await fut
+                finally:
+                    self._waiting.discard(fut)
                 return {"type": "actions", "actions": actions, "server_timing": {
-                    "total_ms": 1000 * (time.perf_counter() - t0), "batch_size": batch}}
+                    "total_ms": 1000 * (time.perf_counter() - t0), "infer_ms": infer_ms, "batch_size": batch}}
             raise CodecError(f"unknown message type {kind!r}; expected 'reset' or 'act'")
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error frame
             self.stats["errors"] += 1
@@ -154,13 +181,15 @@ class PolicyServer:
             self.stats["batches"] += 1
             self.stats["batch_sizes"][len(batch)] += 1
             try:
+                t0 = time.perf_counter()
                 outs = await loop.run_in_executor(
                     self._pool, self.policy.act_batch, [(s, o) for s, o, _ in batch])
                 if len(outs) != len(batch):
                     raise RuntimeError(f"act_batch returned {len(outs)} chunks for {len(batch)} requests")
+                infer_ms = 1000 * (time.perf_counter() - t0)
                 for (_, _, fut), out in zip(batch, outs):
                     if not fut.done():
-                        fut.set_result((out, len(batch)))
+                        fut.set_result((np.asarray(out, dtype=np.float32), len(batch), infer_ms))
             except Exception as exc:  # noqa: BLE001 - reported to every waiting client
                 for _, _, fut in batch:
                     if not fut.done():
