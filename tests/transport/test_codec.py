@@ -4,8 +4,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from vla_bench.transport.codec import CodecError, decode_observation, encode_observation, packb, unpackb
-from vla_bench.types import Observation
+from vla_bench.transport.codec import (
+    CodecError, decode_action_spec, decode_episode, decode_observation, encode_action_spec, encode_episode,
+    encode_observation, packb, unpackb,
+)
+from vla_bench.types import ActionDim, ActionSpec, EpisodeSpec, Observation
 
 DTYPES = st.sampled_from(["bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "float16", "float32",
                           "float64", "complex64", ">f4", "<i8"])
@@ -83,3 +86,63 @@ def test_observation_round_trip_drops_only_untransportable_info():
     with pytest.raises(CodecError, match="malformed observation"):
         decode_observation({"images": {"primary": np.zeros((4, 4), np.uint8)}, "state": np.ones(3, np.float32),
                             "instruction": "x"})
+
+
+payload_parts = st.tuples(
+    st.sampled_from(["<f4", "|u1", "|b1", "<i8", "|O", "<U3", "|V4", "<M8[s]", "(2,)<f4", "x", ""]) | st.integers(-(2**63), 2**63 - 1),
+    st.lists(st.integers(-3, 2**40) | st.booleans() | st.text(max_size=2), max_size=4) | st.integers(-(2**63), 2**63 - 1) | st.none(),
+    st.binary(max_size=64) | st.text(max_size=4),
+)
+
+
+@given(payload_parts)
+def test_arbitrary_array_payloads_decode_or_raise_codec_error(parts):
+    import msgpack
+
+    frame = msgpack.packb(msgpack.ExtType(1, msgpack.packb(list(parts), use_bin_type=True)))
+    try:
+        out = unpackb(frame)
+    except CodecError:
+        return
+    assert out.dtype.kind in "biufc" and out.nbytes == len(parts[2])
+
+
+garbage_tree = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=4) | hnp.arrays("float32", (2,))
+    | hnp.arrays("uint8", (2, 2, 3)),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["images", "state", "instruction", "info", "suite", "task", "init_id", "dims", "x"]),
+        children, max_size=5),
+    max_leaves=12,
+)
+
+
+@given(garbage_tree)
+def test_decoders_raise_only_codec_error_on_wrong_structures(tree):
+    for decode in (decode_observation, decode_episode, decode_action_spec):
+        try:
+            decode(tree)
+        except CodecError:
+            pass
+
+
+def test_nested_info_keeps_what_can_travel():
+    info = {"a": {"b": object(), "c": [1, object(), np.float32(2.5)]}, "d": np.array(["s"], dtype=object),
+            "e": np.arange(3), 7: "non-str key"}
+    obs = Observation({}, np.ones(2, np.float32), "x", info)
+    back = decode_observation(unpackb(packb(encode_observation(obs))))
+    assert back.info.keys() == {"a", "e"}
+    assert back.info["a"] == {"c": [1, 2.5]} and np.array_equal(back.info["e"], np.arange(3))
+
+
+def test_episode_and_action_spec_round_trip_and_type_checks():
+    episode = EpisodeSpec("mt10", "reach-v3", 3, "camera_shift", 7)
+    spec = ActionSpec((ActionDim("x", -1, 1), ActionDim("g", -1, 1, "gripper")), gripper_index=1)
+    assert decode_episode(unpackb(packb(encode_episode(episode)))) == episode
+    assert decode_action_spec(unpackb(packb(encode_action_spec(spec)))) == spec
+    with pytest.raises(CodecError, match="init_id must be int"):
+        decode_episode({**episode.to_dict(), "init_id": "3"})
+    with pytest.raises(CodecError, match="malformed episode"):
+        decode_episode({"suite": "s"})
+    with pytest.raises(CodecError, match="malformed action_spec"):
+        decode_action_spec({"dims": [{"name": "x"}]})

@@ -157,3 +157,146 @@ def test_serve_command_as_a_subprocess(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_frame_far_beyond_the_limit_closes_only_that_connection(server):
+    from websockets.exceptions import ConnectionClosed
+
+    with connect(f"ws://127.0.0.1:{server.port}", max_size=None) as ws:
+        ws.recv()
+        ws.send(b"\x00" * (5 * 64 * 1024))
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=10)
+        assert info.value.rcvd.code == 1009  # message too big
+    p = RemotePolicy(port=server.port)
+    p.reset(EpisodeSpec("s", "t", 4), SPEC)
+    assert p.act(obs(1.0)).tolist() == [[4, 2.0]]
+
+
+class NativeBatch:
+    """A batch policy that records the size of every act_batch call (one forward pass per batch)."""
+
+    name = "native"
+
+    def __init__(self):
+        self.calls, self.init = [], {}
+
+    def reset(self, session, episode, action_spec):
+        self.init[session] = episode.init_id
+
+    def act_batch(self, items):
+        self.calls.append(len(items))
+        time.sleep(0.005)
+        return [np.array([[self.init[s], o.state[0]]], np.float32) for s, o in items]
+
+    def close_session(self, session):
+        self.init.pop(session, None)
+
+    def metadata(self):
+        return {"native": True}
+
+
+def test_native_batch_policy_answers_many_clients_in_one_call():
+    policy = NativeBatch()
+    assert as_batch_policy(policy) is policy
+    s = PolicyServer(policy, max_batch=8, batch_timeout_ms=30)
+    s.start_in_thread()
+    try:
+        clients = [RemotePolicy(port=s.port) for _ in range(6)]
+        for i, c in enumerate(clients):
+            c.reset(EpisodeSpec("s", "t", i), SPEC)
+        answers = {}
+        threads = [threading.Thread(target=lambda i=i, c=c: answers.__setitem__(i, c.act(obs(float(i)))))
+                   for i, c in enumerate(clients)]
+        [t.start() for t in threads]
+        [t.join(10) for t in threads]
+        assert {i: a.tolist() for i, a in answers.items()} == {i: [[i, i]] for i in range(6)}
+        assert sum(policy.calls) == 6 and max(policy.calls) > 1 and clients[0].name == "native"
+        assert clients[0].last_server_timing["batch_size"] >= 1
+        [c.close() for c in clients]
+    finally:
+        s.stop()
+
+
+def test_policy_errors_and_unencodable_outputs_become_error_replies():
+    class Bad(EchoInitPolicy):
+        def act(self, obs):
+            if obs.state[0] < 0:
+                raise ValueError("negative state")
+            return super().act(obs)
+
+    class BadBatch(NativeBatch):
+        def act_batch(self, items):
+            return [np.array(["not a number"])] * len(items)
+
+    for policy, fragment in [(as_batch_policy(Bad), "negative state"), (BadBatch(), "could not convert")]:
+        s = PolicyServer(policy)
+        s.start_in_thread()
+        try:
+            p = RemotePolicy(port=s.port)
+            p.reset(EpisodeSpec("s", "t", 2), SPEC)
+            with pytest.raises(RemoteError, match=fragment):
+                p.act(obs(-1.0))
+            if isinstance(policy, NativeBatch):
+                continue
+            assert p.act(obs(1.0)).tolist() == [[2, 2.0]]
+        finally:
+            s.stop()
+
+
+def test_stop_returns_promptly_with_a_request_in_flight():
+    class Slow(EchoInitPolicy):
+        def act(self, obs):
+            time.sleep(0.5)
+            return super().act(obs)
+
+    s = PolicyServer(as_batch_policy(Slow))
+    s.start_in_thread()
+    p = RemotePolicy(port=s.port, recv_timeout_s=5)
+    p.reset(EpisodeSpec("s", "t", 0), SPEC)
+    outcome = []
+
+    def call():
+        try:
+            outcome.append(p.act(obs(0.0)))
+        except (ConnectionError, RemoteError) as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    s.stop()
+    assert time.monotonic() - t0 < 3 and not s._thread.is_alive()
+    worker.join(5)
+    assert len(outcome) == 1 and isinstance(outcome[0], (ConnectionError, RemoteError)), outcome
+
+
+def test_client_reconnects_after_a_timeout():
+    class SlowOnce(EchoInitPolicy):
+        slept = False
+
+        def act(self, obs):
+            if not SlowOnce.slept:
+                SlowOnce.slept = True
+                time.sleep(0.6)
+            return super().act(obs)
+
+    s = PolicyServer(as_batch_policy(SlowOnce))
+    s.start_in_thread()
+    try:
+        p = RemotePolicy(port=s.port, recv_timeout_s=0.3)
+        p.reset(EpisodeSpec("s", "t", 1), SPEC)
+        with pytest.raises(TimeoutError):
+            p.act(obs(0.0))
+        time.sleep(0.5)  # the late reply must not be taken as the answer to the next request
+        p.reset(EpisodeSpec("s", "t", 9), SPEC)
+        assert p.act(obs(2.0)).tolist() == [[9, 3.0]]
+        assert s.stats["connections"] == 2
+    finally:
+        s.stop()
+
+
+def test_plain_policy_instances_are_refused():
+    with pytest.raises(TypeError, match="not an instance"):
+        as_batch_policy(EchoInitPolicy())
