@@ -154,9 +154,13 @@ def test_serve_command_as_a_subprocess(tmp_path):
         p = RemotePolicy(port=port)
         result = run_episode(env, p, EpisodeSpec("scripted", "reach-right", 1), env.suite)
         assert result.status.value == "success" and result.policy == "scripted_expert"
+        p.close()
+        proc.terminate()  # SIGTERM stops the server cleanly
+        assert proc.wait(10) == 0
     finally:
-        proc.terminate()
-        proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
 
 
 def test_frame_far_beyond_the_limit_closes_only_that_connection(server):
