@@ -304,3 +304,17 @@ def test_client_reconnects_after_a_timeout():
 def test_plain_policy_instances_are_refused():
     with pytest.raises(TypeError, match="not an instance"):
         as_batch_policy(EchoInitPolicy())
+
+
+def test_lone_client_does_not_wait_for_the_batch_timeout():
+    s = PolicyServer(as_batch_policy(EchoInitPolicy), batch_timeout_ms=1000)
+    s.start_in_thread()
+    try:
+        p = RemotePolicy(port=s.port)
+        p.reset(EpisodeSpec("s", "t", 0), SPEC)
+        t0 = time.monotonic()
+        for _ in range(5):
+            p.act(obs(0.0))
+        assert time.monotonic() - t0 < 1.0  # five requests, far less than one batch timeout
+    finally:
+        s.stop()

@@ -1,7 +1,8 @@
 """Websocket policy server: metadata handshake, per-connection sessions, batched inference.
 
 Every ``act`` request from every connection goes into one queue; a batcher takes up to ``max_batch``
-requests or whatever arrived within ``batch_timeout_ms`` of the first, and runs one ``act_batch`` in a
+requests, whatever arrived within ``batch_timeout_ms`` of the first, or one request from every open
+connection (a connection has at most one in flight, so none can follow), and runs one ``act_batch`` in a
 worker thread so the event loop keeps receiving. Policy calls run on a single thread, so policies need
 not be thread-safe. A bad frame gets an error reply and the connection stays open; only frames far
 beyond ``max_frame_bytes`` (4x) close that one connection with code 1009 (message too big).
@@ -39,6 +40,7 @@ class PolicyServer:
         self.stats: dict[str, Any] = {"connections": 0, "requests": 0, "batches": 0, "errors": 0,
                                       "batch_sizes": collections.Counter()}
         self._waiting: set[asyncio.Future[Any]] = set()
+        self._open = 0  # open connections; each has at most one request in flight
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="policy")
         self._sessions = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,17 +111,19 @@ class PolicyServer:
     async def _handle(self, ws: Any) -> None:
         session = f"s{next(self._sessions)}"
         self.stats["connections"] += 1
-        await ws.send(packb({
-            "type": "metadata", "protocol": PROTOCOL_VERSION, "policy": self.policy.name,
-            "metadata": transportable(dict(self.policy.metadata())), "max_batch": self.max_batch,
-            "max_frame_bytes": self.max_frame_bytes,
-        }))
+        self._open += 1
         try:
+            await ws.send(self._pack({
+                "type": "metadata", "protocol": PROTOCOL_VERSION, "policy": self.policy.name,
+                "metadata": transportable(dict(self.policy.metadata())), "max_batch": self.max_batch,
+                "max_frame_bytes": self.max_frame_bytes,
+            }))
             async for frame in ws:
                 await ws.send(self._pack(await self._reply(session, frame)))
         except Exception:  # noqa: BLE001 - a broken connection must not stop the server
             pass
         finally:
+            self._open -= 1
             await asyncio.get_running_loop().run_in_executor(self._pool, self.policy.close_session, session)
 
     def _pack(self, reply: dict[str, Any]) -> bytes:
@@ -169,7 +173,8 @@ class PolicyServer:
         while True:
             batch = [await self._queue.get()]
             deadline = loop.time() + self.batch_timeout_s
-            while len(batch) < self.max_batch:
+            # stop waiting once every open connection has a request queued: no more can come
+            while len(batch) < min(self.max_batch, self._open):
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
