@@ -318,3 +318,30 @@ def test_lone_client_does_not_wait_for_the_batch_timeout():
         assert time.monotonic() - t0 < 1.0  # five requests, far less than one batch timeout
     finally:
         s.stop()
+
+
+def test_per_session_policies_build_one_instance_per_concurrent_session():
+    built = []
+
+    def factory():
+        built.append(EchoInitPolicy())
+        return built[-1]
+
+    batch = as_batch_policy(factory)
+    assert batch.name == "echo" and len(built) == 1
+    batch.reset("a", EpisodeSpec("s", "t", 1), SPEC)
+    batch.reset("b", EpisodeSpec("s", "t", 2), SPEC)
+    assert len(built) == 2
+    assert [a.tolist() for a in batch.act_batch([("b", obs(0.0)), ("a", obs(1.0))])] == [[[2, 1.0]], [[1, 2.0]]]
+    batch.close_session("a")
+    batch.reset("c", EpisodeSpec("s", "t", 3), SPEC)  # reuses the freed first instance
+    assert len(built) == 2 and batch.metadata() == {"kind": "echo"}
+    with pytest.raises(RuntimeError, match="act before reset"):
+        batch.act_batch([("a", obs(0.0))])
+
+
+def test_client_modules_do_not_import_torch():
+    code = ("import sys, vla_bench.transport.client, vla_bench.transport.server, vla_bench.commands.serve; "
+            "print(sorted(m for m in ('torch', 'mujoco', 'metaworld') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -28,18 +28,22 @@ class BatchPolicy(Protocol):
 
 
 class PerSessionPolicies:
-    """One plain policy per session, built by ``factory``; a batch is answered item by item."""
+    """One plain policy per session, built by ``factory``; a batch is answered item by item.
+
+    The first instance (built to learn the name and metadata) serves one session at a time, so a
+    single worker never builds a second copy; every other concurrent session gets its own.
+    """
 
     def __init__(self, factory: Callable[[], Any]) -> None:
         self.factory = factory
         self._sessions: dict[str, Any] = {}
         self._probe = factory()
-        self.name = getattr(self._probe, "name", type(self._probe).__name__)
+        self.name = str(getattr(self._probe, "name", type(self._probe).__name__))
 
     def reset(self, session: str, episode: EpisodeSpec, action_spec: ActionSpec) -> None:
         if session not in self._sessions:
-            self._sessions[session] = self._probe if not self._sessions and self._probe is not None else self.factory()
-            self._probe = None
+            probe_taken = any(p is self._probe for p in self._sessions.values())
+            self._sessions[session] = self.factory() if probe_taken else self._probe
         self._sessions[session].reset(episode, action_spec)
 
     def act_batch(self, items: list[tuple[str, Observation]]) -> list[np.ndarray]:
@@ -51,11 +55,12 @@ class PerSessionPolicies:
         return out
 
     def close_session(self, session: str) -> None:
-        self._sessions.pop(session, None)
+        policy = self._sessions.pop(session, None)
+        if policy is not None and policy is not self._probe and hasattr(policy, "close"):
+            policy.close()
 
     def metadata(self) -> Mapping[str, Any]:
-        any_policy = next(iter(self._sessions.values()), None) or self._probe
-        return dict(any_policy.metadata()) if any_policy is not None else {}
+        return dict(self._probe.metadata())
 
 
 def as_batch_policy(obj: Any) -> BatchPolicy:
@@ -71,7 +76,6 @@ def as_batch_policy(obj: Any) -> BatchPolicy:
     if not callable(obj):
         raise TypeError(f"{obj!r} is neither a batch policy nor a policy factory")
     adapter = PerSessionPolicies(obj)
-    probe = adapter._probe
-    if probe is not None and hasattr(probe, "act_batch"):
-        return probe
+    if hasattr(adapter._probe, "act_batch"):
+        return adapter._probe  # the factory builds a native batch policy: one instance serves all
     return adapter
