@@ -146,3 +146,11 @@ def test_episode_and_action_spec_round_trip_and_type_checks():
         decode_episode({"suite": "s"})
     with pytest.raises(CodecError, match="malformed action_spec"):
         decode_action_spec({"dims": [{"name": "x"}]})
+
+
+def test_mapping_and_sequence_subclasses_travel_as_plain_containers():
+    import collections
+    import types
+
+    obj = collections.OrderedDict(a=types.MappingProxyType({"b": (1, 2)}), c=np.float64(0.5))
+    assert unpackb(packb(obj)) == {"a": {"b": [1, 2]}, "c": 0.5}

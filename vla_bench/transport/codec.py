@@ -30,8 +30,10 @@ def _default(obj: Any) -> Any:
         return msgpack.ExtType(NDARRAY_EXT, msgpack.packb([obj.dtype.str, list(obj.shape), obj.tobytes()]))
     if isinstance(obj, np.generic):
         return obj.item()
-    if isinstance(obj, tuple):
+    if isinstance(obj, (tuple, list)):  # tuples and list subclasses (strict_types sends them here)
         return list(obj)
+    if isinstance(obj, Mapping):
+        return dict(obj)
     raise CodecError(f"cannot encode object of type {type(obj).__name__}")
 
 
