@@ -31,6 +31,8 @@ PROTOCOL_VERSION = 1
 
 
 class PolicyServer:
+    """Serves one :class:`BatchPolicy` to many connections; ``stats`` counts requests and batch sizes."""
+
     def __init__(self, policy: BatchPolicy, host: str = "127.0.0.1", port: int = 0, max_batch: int = 16,
                  batch_timeout_ms: float = 5.0, max_frame_bytes: int = 64 << 20) -> None:
         if max_batch < 1 or batch_timeout_ms < 0 or max_frame_bytes < 1024:
