@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vla_bench import registries
+from vla_bench.config import validate_kwargs
 from vla_bench.manifest import package_versions
 from vla_bench.rollout import run_episode
 from vla_bench.types import EpisodeSpec, NormStats, Observation
@@ -49,8 +50,12 @@ def collect(cfg: CollectConfig, log: Callable[[str], None] = print) -> dict[str,
     import h5py
 
     suite = registries.suites.get(cfg.suite)
-    env_kwargs = {**suite.env_kwargs, **(cfg.env_kwargs or {})}
-    env = registries.envs.get(suite.env)(**env_kwargs)
+    unknown = sorted(set(cfg.tasks or ()) - {t.name for t in suite.tasks})
+    if unknown:
+        raise ValueError(f"tasks {unknown} are not in suite {suite.name!r}")
+    env_cls = registries.envs.get(suite.env)
+    env_kwargs = validate_kwargs(env_cls, {**suite.env_kwargs, **(cfg.env_kwargs or {})}, "collect", "env")
+    env = env_cls(**env_kwargs)
     policy = registries.policies.get(cfg.policy)()
     cfg.output.mkdir(parents=True, exist_ok=True)
     tasks = [t for t in suite.tasks if cfg.tasks is None or t.name in cfg.tasks]
