@@ -95,8 +95,20 @@ class MetaWorldEnv(BenchmarkEnv):
 
     @property
     def sim_env(self) -> Any:
-        """The underlying Meta-World env of the current task (for scene-level perturbations)."""
+        """The underlying Meta-World env of the current task."""
         return self._sim(self.task_name)[0]
+
+    def mujoco_model(self) -> Any:
+        """The MuJoCo model of the current task, for scene perturbations (which restore what they change)."""
+        return self._sim(self.task_name)[0].model
+
+    def observe(self) -> dict[str, Any]:
+        """Render the current state again (after a scene perturbation changed the model)."""
+        import mujoco
+
+        env = self.sim_env
+        mujoco.mj_forward(env.model, env.data)  # camera and light poses derive from the model
+        return self._obs(self._mw_obs)
 
     # -- gymnasium API -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
@@ -111,7 +123,24 @@ class MetaWorldEnv(BenchmarkEnv):
         self.task_name, self._init_id = task, init_id
         env.set_task(variations[init_id])
         env.seed(int(stable_hash([task, init_id, seed or 0])[:8], 16))
-        mw_obs, _ = env.reset()
+        # scene perturbations: shift the task's object/fixture (first two entries of the variation's
+        # position vector) and the hand's start position, for this episode only
+        if "object_offset" in options:
+            original = env._last_rand_vec.copy()
+            shifted = original.copy()
+            shifted[:2] += np.asarray(options["object_offset"], dtype=np.float64)[:2]
+            calls = iter([shifted])
+            # Tasks re-draw the vector while object and goal are too close; with frozen variations that
+            # loop would never end, so a second draw returns the unshifted (valid) variation instead.
+            env._get_state_rand_vec = lambda: next(calls, original)
+        hand_home = env.hand_init_pos
+        if "hand_offset" in options:
+            env.hand_init_pos = hand_home + np.asarray(options["hand_offset"], dtype=np.float64)[:3]
+        try:
+            mw_obs, _ = env.reset()
+        finally:
+            env.hand_init_pos = hand_home
+            env.__dict__.pop("_get_state_rand_vec", None)
         self._mw_obs = mw_obs
         return self._obs(mw_obs), self._info(False)
 

@@ -150,3 +150,12 @@ def test_stop_when_decided_ends_the_run_early_with_a_valid_decision(tmp_path):
     assert done.returncode == 0, done.stderr
     n = (out / records.EPISODES).read_text().count("\n")
     assert 10 <= n < 120  # decided after a handful of discordant pairs, far before the 120 planned
+
+
+def test_a_hung_episode_is_killed_and_recorded_as_error(tmp_path):
+    cfg = config(env={"step_delay_s": 5.0}, episodes=1, workers=2, episode_timeout_s=1.0)
+    cfg = cfg.model_copy(update={"suites": (cfg.suites[0].model_copy(update={"tasks": ("reach-up",)}),),
+                                 "max_attempts": 1})
+    summary = run(cfg, tmp_path / "r", progress=False)
+    assert len(summary.results) == 2
+    assert all(r.status.value == "error" and "no result within 1 s" in r.error for r in summary.results)

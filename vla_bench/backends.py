@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -33,9 +34,9 @@ class Task:
     fresh: bool = False
 
     @property
-    def env_key(self) -> tuple[int, str]:
-        """Episodes with the same key reuse one built simulator scene in a worker."""
-        return self.item.suite_index, self.item.spec.task
+    def env_key(self) -> tuple[str, str]:
+        """Episodes with the same key reuse one built simulator scene in a worker (a scheduling hint)."""
+        return self.item.spec.suite, self.item.spec.task
 
 
 class AffinityQueue:
@@ -103,6 +104,7 @@ class _Worker:
     def __init__(self, pool: PoolBackend, index: int) -> None:
         self.pool, self.index = pool, index
         self.proc: subprocess.Popen[str] | None = None
+        self.timed_out = False
 
     def spawn(self) -> dict[str, str]:
         log_dir = self.pool.log_dir
@@ -130,8 +132,13 @@ class _Worker:
         self.proc.stdin.write(json.dumps(msg) + "\n")
         self.proc.stdin.flush()
 
-    def _recv(self) -> dict[str, Any] | None:
+    def _recv(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """One reply line, or None if the worker died or stayed silent past ``timeout`` (then killed)."""
         assert self.proc is not None and self.proc.stdout is not None
+        if timeout is not None and not select.select([self.proc.stdout], [], [], timeout)[0]:
+            self.proc.kill()
+            self.timed_out = True
+            return None
         line = self.proc.stdout.readline()
         return json.loads(line) if line else None
 
@@ -143,15 +150,18 @@ class _Worker:
             try:
                 self._send({"cmd": "run", "item": item_to_dict(task.item), "attempt": task.attempt,
                             "fresh": task.fresh})
-                reply = self._recv()
+                reply = self._recv(self.pool.cfg.episode_timeout_s)
             except (BrokenPipeError, OSError):
                 reply = None
             if reply is None:
                 code = self.proc.wait() if self.proc else None
+                why = (f"env worker {self.index} gave no result within {self.pool.cfg.episode_timeout_s:g} s and "
+                       "was killed" if self.timed_out else f"env worker {self.index} died (exit code {code})")
+                self.timed_out = False
                 result = EpisodeResult(
                     task.item.spec, self.pool.cfg.policies[task.item.policy_index].display_name,
                     EpisodeStatus.ERROR, 0, attempt=task.attempt,
-                    error=f"env worker {self.index} died (exit code {code}); see logs/worker-{self.index}.log",
+                    error=f"{why}; see logs/worker-{self.index}.log",
                 )
                 self.pool.outbox.put((task, result))
                 try:

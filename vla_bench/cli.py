@@ -18,6 +18,7 @@ COMMANDS = {
     "bench": "vla_bench.commands.bench",
     "report": "vla_bench.commands.report",
     "compare": "vla_bench.commands.compare",
+    "sweep": "vla_bench.commands.sweep",
 }
 
 

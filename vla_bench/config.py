@@ -74,6 +74,7 @@ class RunConfig(StrictModel):
     workers: int = Field(default=1, gt=0)
     output: str = "results/runs/{name}"
     max_attempts: int = Field(default=2, gt=0)
+    episode_timeout_s: float = Field(default=1800.0, gt=0)  # a worker silent this long is killed (ERROR)
     transport: Literal["inprocess", "websocket"] = "inprocess"
 
 

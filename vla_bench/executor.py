@@ -15,7 +15,14 @@ from vla_bench import registries
 from vla_bench.config import PolicyConfig, RunConfig
 from vla_bench.protocol import WorkItem, resolve_suite
 from vla_bench.rollout import run_episode
-from vla_bench.types import EpisodeResult, EpisodeStatus
+from vla_bench.types import EpisodeResult, EpisodeStatus, stable_hash
+
+
+def env_key(cfg: RunConfig, suite_index: int) -> str:
+    """Suite entries with the same env and kwargs (e.g. one per perturbation in a sweep) share an env."""
+    entry = cfg.suites[suite_index]
+    suite = resolve_suite(entry)
+    return stable_hash({"env": suite.env, "kwargs": {**suite.env_kwargs, **entry.env}})
 
 
 def make_env(cfg: RunConfig, suite_index: int) -> Any:
@@ -41,12 +48,13 @@ def _perturbed(env: Any, item: WorkItem) -> Iterator[Any]:
 
 
 class Executor:
-    """Holds one env per suite entry and one policy per policy entry, built on first use."""
+    """Holds one env per distinct env config and one policy per policy entry, built on first use."""
 
     def __init__(self, cfg: RunConfig, policy_overrides: dict[int, PolicyConfig] | None = None) -> None:
         self.cfg = cfg
         self._policy_cfgs = {i: (policy_overrides or {}).get(i, p) for i, p in enumerate(cfg.policies)}
-        self._envs: dict[int, Any] = {}
+        self._envs: dict[str, Any] = {}
+        self._keys = {i: env_key(cfg, i) for i in range(len(cfg.suites))}
         self._policies: dict[int, Any] = {}
 
     def simulator_versions(self) -> dict[str, str]:
@@ -57,9 +65,10 @@ class Executor:
         return out
 
     def _env(self, i: int) -> Any:
-        if i not in self._envs:
-            self._envs[i] = make_env(self.cfg, i)
-        return self._envs[i]
+        key = self._keys[i]
+        if key not in self._envs:
+            self._envs[key] = make_env(self.cfg, i)
+        return self._envs[key]
 
     def _policy(self, i: int) -> Any:
         if i not in self._policies:
@@ -67,7 +76,7 @@ class Executor:
         return self._policies[i]
 
     def drop_env(self, i: int) -> None:
-        env = self._envs.pop(i, None)
+        env = self._envs.pop(self._keys[i], None)
         if env is not None:
             with contextlib.suppress(Exception):
                 env.close()
@@ -89,7 +98,7 @@ class Executor:
         return dataclasses.replace(result, policy=name, attempt=attempt)
 
     def close(self) -> None:
-        for i in list(self._envs):
+        for i in self._keys:
             self.drop_env(i)
         for p in self._policies.values():
             with contextlib.suppress(Exception):

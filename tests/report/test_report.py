@@ -51,7 +51,11 @@ def test_calvin_layout(synthetic_runs):
 
 def test_perturbed_results_get_their_own_table(synthetic_runs):
     titles = [t.title for t in build_tables(load_results([synthetic_runs["mw"]]))]
-    assert titles == ["mt10", "mt10 [vision.blur@3]"]
+    assert titles == ["mt10", "mt10 [vision.blur@3]", "Degradation vs clean: strong"]
+    deg = build_tables(load_results([synthetic_runs["mw"]]))[-1]
+    assert deg.rows == ["vision.blur", "worst case"] and deg.columns == ["3"]
+    cell = deg.cells[("vision.blur", "3")]
+    assert cell.n == 10 and cell.value == pytest.approx(-0.4) and cell.lo <= -0.4 <= cell.hi
 
 
 def test_compare_prints_paired_summary(synthetic_runs, capsys):
@@ -81,7 +85,7 @@ def test_html_report_renders_in_headless_chromium(synthetic_runs, tmp_path):
          "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120,
     ).stdout
-    assert dom.count("<table>") == 4 and "LIBERO" in dom and "Avg. Len." in dom
+    assert dom.count("<table>") == 5 and "LIBERO" in dom and "Avg. Len." in dom
     # the page, inline plots included, paints into a non-trivial screenshot
     shot = tmp_path / "shot.png"
     subprocess.run(

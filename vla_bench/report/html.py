@@ -83,6 +83,9 @@ def render_html(tables: list[Table], results: list[EpisodeResult], manifests: di
             fig, ax = plt.subplots(figsize=(6, 4))
             plots.degradation_heatmap(results, p, ax)
             parts.append(f"<h2>Degradation: {html.escape(p)}</h2><img alt=\"degradation\" src=\"{_png(fig)}\">")
+            fig, ax = plt.subplots(figsize=(6, 4))
+            plots.robustness_curves(results, p, ax)
+            parts.append(f"<img alt=\"robustness {html.escape(p)}\" src=\"{_png(fig)}\">")
     if any(r.subtasks for r in results):
         fig, ax = plt.subplots(figsize=(5, 3.5))
         plots.chain_curve(results, ax=ax)

@@ -194,4 +194,24 @@ def build_tables(results: list[EpisodeResult], method: str = "wilson") -> list[T
                 t.title = f"{t.title} [{pert}]"
             mark_best(t)
         tables += found
+    if len(by_pert) > 1:
+        tables += degradation_tables(results)
+    return tables
+
+
+def degradation_tables(results: list[EpisodeResult]) -> list[Table]:
+    """Per policy: success change vs clean (pp) per perturbation and severity, paired on identities."""
+    from vla_bench.ood.analysis import degradation
+
+    rows = degradation(results, reps=BOOTSTRAP_REPS, seed=BOOTSTRAP_SEED)
+    tables = []
+    for policy in sorted({d.policy for d in rows}):
+        mine = [d for d in rows if d.policy == policy]
+        sevs = sorted({d.severity for d in mine})
+        perts = sorted({d.perturbation for d in mine}, key=lambda p: (p == "worst case", p))
+        cells = {(d.perturbation, str(d.severity)): Cell(-d.drop, -d.hi, -d.lo, d.n, kind="delta") for d in mine}
+        t = Table(f"Degradation vs clean: {policy}", [str(s) for s in sevs], perts, cells)
+        t.notes.append("cells: success change vs clean in percentage points [95% paired bootstrap] (n pairs); "
+                       "columns: severity; worst case: success only if every perturbation at that severity succeeded")
+        tables.append(t)
     return tables

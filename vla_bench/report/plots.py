@@ -102,3 +102,25 @@ def chain_curve(results: list[EpisodeResult], horizon: int = 5, ax: Any = None) 
     ax.set_ylabel("% of chains")
     ax.legend(fontsize=7)
     return ax
+
+
+def robustness_curves(results: list[EpisodeResult], policy: str, ax: Any = None) -> Any:
+    """Success vs severity per perturbation (severity 0 = clean), one line each."""
+    ax = _axes(ax)
+    clean = [r.success for r in results if r.policy == policy and r.status.counted and r.spec.perturbation == "none"]
+    by: dict[str, dict[int, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        if r.policy == policy and r.status.counted and r.spec.perturbation != "none":
+            name, _, sev = r.spec.perturbation.partition("@")
+            by[name][int(sev or 0)].append(r.success)
+    for name, levels in sorted(by.items()):
+        sevs = sorted(levels)
+        xs = ([0] if clean else []) + sevs
+        ys = ([100 * np.mean(clean)] if clean else []) + [100 * np.mean(levels[s]) for s in sevs]
+        ax.plot(xs, ys, "o-", label=name)
+    ax.set_xlabel("severity (0 = clean)")
+    ax.set_ylabel("success %")
+    ax.set_ylim(-5, 105)
+    ax.set_title(f"{policy}: robustness")
+    ax.legend(fontsize=6)
+    return ax

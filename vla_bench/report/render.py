@@ -14,13 +14,16 @@ def _fmt(c: Cell) -> tuple[str, str]:
     """(value, interval) as text; rates in percent, lengths as is."""
     if c.kind == "length":
         return f"{c.value:.2f}", f"[{c.lo:.2f}, {c.hi:.2f}]"
+    if c.kind == "delta":
+        return f"{100 * c.value:+.1f}", f"[{100 * c.lo:+.1f}, {100 * c.hi:+.1f}]"
     return f"{100 * c.value:.1f}", f"[{100 * c.lo:.1f}, {100 * c.hi:.1f}]"
 
 
 def to_markdown(tables: list[Table]) -> str:
     out: list[str] = []
     for t in tables:
-        out += [f"### {t.title}", "", "| policy | " + " | ".join(t.columns) + " |",
+        head = "perturbation" if t.title.startswith("Degradation") else "policy"
+        out += [f"### {t.title}", "", f"| {head} | " + " | ".join(t.columns) + " |",
                 "|---|" + "---|" * len(t.columns)]
         for r in t.rows:
             cells = []

@@ -1,0 +1,132 @@
+"""Perturbations on the scripted env (fast) and on real Meta-World scenes (marker sim)."""
+
+import re
+
+import numpy as np
+import pytest
+
+from envs.scripted import ScriptedEnv
+from vla_bench import registries
+from vla_bench.ood import describe, make, perturbed
+from vla_bench.ood.base import parse
+from vla_bench.types import EpisodeSpec
+
+NAMES = registries.perturbations.names()
+VISION = [n for n in NAMES if n.startswith("vision.")]
+LANGUAGE = [n for n in NAMES if n.startswith("language.")]
+OBJECT_WORDS = {"puck", "goal", "door", "drawer", "button", "peg", "hole", "window", "gripper", "hand", "position",
+                "point", "target", "left", "right", "up"}
+
+
+def spec(p, task="reach-left", init=0):
+    return EpisodeSpec("scripted", task, init, p)
+
+
+def rollout(env, perturbation, actions=6, task="reach-left"):
+    s = spec(perturbation, task)
+    with perturbed(env, s) as e:
+        obs, _ = e.reset(seed=0, options={"task": s.task, "init_id": s.init_id})
+        frames, instr = [obs["images"]["primary"]], obs["instruction"]
+        for k in range(actions):
+            obs, *_ = e.step(np.array([0.3, 0.1 * k, 1.0], np.float32))
+            frames.append(obs["images"]["primary"])
+    return np.stack(frames), instr, obs["state"]
+
+
+def test_every_kind_is_registered_and_described():
+    kinds = {n.split(".")[0] for n in NAMES}
+    assert kinds == {"language", "vision", "scene", "dynamics"}
+    rows = describe()
+    assert len(rows) == len(NAMES) and all(len(r[2]) > 10 and r[3] for r in rows)
+
+
+def test_parse_errors_name_the_problem():
+    assert parse("vision.blur@3") == ("vision.blur", 3)
+    with pytest.raises(ValueError, match="kind.name@severity"):
+        parse("vision.blur")
+    with pytest.raises(ValueError, match="0..5"):
+        parse("vision.blur@9")
+    with pytest.raises(Exception, match="did you mean 'vision.blur'"):
+        make("vision.blurr@1", spec("x"))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if not n.startswith("scene.")])
+def test_severity_zero_is_exactly_identity_and_deterministic(name):
+    env = ScriptedEnv(image_size=(32, 32))
+    clean = rollout(env, "none")
+    zero = rollout(env, f"{name}@0")
+    assert np.array_equal(clean[0], zero[0]) and clean[1] == zero[1] and np.array_equal(clean[2], zero[2])
+    a, b = rollout(env, f"{name}@4"), rollout(env, f"{name}@4")
+    assert np.array_equal(a[0], b[0]) and a[1] == b[1] and np.array_equal(a[2], b[2])
+
+
+@pytest.mark.parametrize("name", VISION)
+def test_vision_magnitude_grows_with_severity(name):
+    from envs.metaworld_suites import MT10  # noqa: F401  (instructions only; no simulator)
+
+    rng = np.random.default_rng(0)
+    img = (rng.random((128, 128, 3)) * 60 + np.linspace(40, 190, 128)[None, :, None]).astype(np.uint8)
+    dists = []
+    for sev in range(6):
+        p = make(f"{name}@{sev}", spec("x"))
+        out = img if sev == 0 else np.clip(np.rint(p.transform(img, p.step_rng(0))), 0, 255)
+        dists.append(float(np.abs(out.astype(float) - img).mean()))
+    assert dists[0] == 0.0
+    assert all(b >= a - 1e-9 for a, b in zip(dists[1:], dists[2:])), dists
+    assert dists[5] > dists[1] > 0
+
+
+@pytest.mark.parametrize("name", LANGUAGE)
+def test_language_keeps_object_and_target_words(name):
+    from envs.metaworld_suites import MT50
+
+    changed = 0
+    for task in MT50.tasks:
+        for sev in range(1, 6):
+            p = make(f"{name}@{sev}", EpisodeSpec("mt50", task.name, 3))
+            out = p.transform(task.instruction)
+            words = set(re.findall(r"[a-z]+", out.lower()))
+            keep = OBJECT_WORDS & set(task.instruction.split())
+            if name != "language.equivalent":
+                assert keep <= words, (task.instruction, out)
+            else:
+                assert keep & {"puck", "door", "drawer", "button", "peg", "window"} <= words, (task.instruction, out)
+            changed += out != task.instruction
+    assert changed > 100
+
+
+def test_dynamics_latency_delays_actions_and_noise_grows():
+    env = ScriptedEnv(image_size=(16, 16))
+    clean = rollout(env, "none", actions=3)
+    late = rollout(env, "dynamics.latency@2", actions=3)
+    assert not np.allclose(clean[2], late[2])
+    drift = [np.abs(rollout(env, f"dynamics.action_noise@{s}", actions=8)[2] - rollout(env, "none", actions=8)[2]).sum()
+             for s in (1, 3, 5)]
+    assert drift[0] < drift[2]
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("name", ["scene.camera_shift", "scene.lighting", "scene.table_color", "scene.object_position",
+                                  "dynamics.init_noise"])
+def test_scene_perturbations_change_the_scene_and_restore_it(name):
+    pytest.importorskip("metaworld")
+    from envs.metaworld import MetaWorldEnv
+
+    env = MetaWorldEnv(image_size=(48, 48), fast_render=True)
+    try:
+        def first(p):
+            s = EpisodeSpec("mt10", "push-v3", 2, p)
+            with perturbed(env, s) as e:
+                obs, info = e.reset(seed=0, options={"task": "push-v3", "init_id": 2})
+            return obs["images"]["primary"].astype(float), info["metaworld_obs"]
+
+        clean_img, clean_state = first("none")
+        diffs = []
+        for sev in (0, 2, 5):
+            img, state = first(f"{name}@{sev}")
+            diffs.append(np.abs(img - clean_img).mean() + 100 * np.abs(state - clean_state).sum())
+        after_img, after_state = first("none")
+    finally:
+        env.close()
+    assert diffs[0] == 0 and 0 < diffs[1] < diffs[2], diffs
+    assert np.array_equal(after_img, clean_img) and np.array_equal(after_state, clean_state)  # restored

@@ -1,0 +1,87 @@
+"""Perturbations: registered env wrappers with severity 0..5, deterministic per episode identity.
+
+A perturbation is named ``kind.name`` and applied as ``kind.name@severity`` in the episode identity's
+``perturbation`` field, so the exact perturbation is part of every record. Severity 0 is exactly the
+identity. Every random draw comes from a generator derived from the episode identity (and the step,
+for per-frame effects), so the same identity is perturbed the same way for every policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from vla_bench.policy import episode_rng
+from vla_bench.types import EpisodeSpec
+
+MAX_SEVERITY = 5
+
+
+def parse(perturbation: str) -> tuple[str, int]:
+    """'vision.blur@3' -> ('vision.blur', 3); raises ValueError naming the problem."""
+    name, sep, sev = perturbation.partition("@")
+    if not sep or not sev.isdigit():
+        raise ValueError(f"perturbation {perturbation!r} must look like 'kind.name@severity', e.g. 'vision.blur@3'")
+    severity = int(sev)
+    if not 0 <= severity <= MAX_SEVERITY:
+        raise ValueError(f"severity must be 0..{MAX_SEVERITY}, got {severity} in {perturbation!r}")
+    return name, severity
+
+
+class EnvWrapper:
+    """Forwards everything to the wrapped env; subclasses override reset/step."""
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.env, name)
+
+    @property
+    def unwrapped(self) -> Any:
+        return getattr(self.env, "unwrapped", self.env)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        return self.env.step(action)
+
+    def restore(self) -> None:
+        """Undo any change to the simulator (the runner reuses the base env)."""
+
+
+@dataclass(frozen=True)
+class Level:
+    """What one severity means, for docs and records."""
+
+    severity: int
+    value: Any
+
+
+class Perturbation:
+    """Base class. Subclasses set ``kind``, ``levels`` (severity 0..5 -> parameter), ``source`` and
+    implement ``wrap``."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    levels: ClassVar[Sequence[Any]] = ()
+    unit: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def __init__(self, severity: int, episode: EpisodeSpec) -> None:
+        if len(self.levels) != MAX_SEVERITY + 1:
+            raise TypeError(f"{type(self).__name__} must define {MAX_SEVERITY + 1} levels")
+        self.severity = severity
+        self.episode = episode
+        self.param = self.levels[severity]
+        self.rng = episode_rng(episode, f"{self.kind}.{self.name}")
+
+    def step_rng(self, step: int) -> np.random.Generator:
+        return episode_rng(self.episode, f"{self.kind}.{self.name}/{step}")
+
+    def wrap(self, env: Any) -> EnvWrapper:
+        raise NotImplementedError
