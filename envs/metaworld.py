@@ -11,6 +11,8 @@ own ``max_path_length`` is lifted so it never truncates an episode first.
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from importlib import metadata
 from typing import Any, Literal
 
@@ -71,6 +73,7 @@ class MetaWorldEnv(BenchmarkEnv):
         self._sims: dict[str, tuple[Any, Any, list[Any]]] = {}  # task -> (env, renderer, variations)
         self._init_id = 0
         self._mw_obs: np.ndarray | None = None
+        self._exit_hook = False
 
     # -- simulator, built lazily -------------------------------------------------------------
     def _sim(self, task: str) -> tuple[Any, Any, list[Any]]:
@@ -87,6 +90,10 @@ class MetaWorldEnv(BenchmarkEnv):
             if self.fast_render:
                 env.model.vis.quality.offsamples = 0
             renderer = mujoco.Renderer(env.model, *self.image_size)
+            if not self._exit_hook:  # free GL contexts while EGL still exists (atexit is LIFO; mujoco's EGL
+                # hook, registered with the first renderer, terminates the display)
+                atexit.register(_close_at_exit, weakref.ref(self))
+                self._exit_hook = True
             if self.fast_render:
                 renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
                 renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
@@ -185,3 +192,9 @@ class MetaWorldEnv(BenchmarkEnv):
     def _info(self, success: bool) -> dict[str, Any]:
         return {"success": success, "task": self.task_name, "init_id": self._init_id,
                 "metaworld_obs": self._mw_obs}
+
+
+def _close_at_exit(ref: weakref.ref) -> None:
+    env = ref()
+    if env is not None:
+        env.close()

@@ -98,3 +98,18 @@ def test_cached_variations_equal_metaworlds_own(suite):
     from envs.metaworld_variations import compute, load
 
     assert load(suite, BENCHMARK_SEED) == compute(suite, BENCHMARK_SEED)
+
+
+def test_unclosed_env_exits_cleanly():
+    """GL contexts of an env nobody closed are freed at exit, before EGL shuts down (no teardown errors)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from envs.metaworld import MetaWorldEnv\n"
+            "e = MetaWorldEnv(image_size=(8, 8), fast_render=True)\n"
+            "e.reset(options={'task': 'reach-v3', 'init_id': 0})\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")})
+    assert r.returncode == 0, r.stderr
+    assert "Exception ignored" not in r.stderr and "EGLError" not in r.stderr, r.stderr
