@@ -113,3 +113,20 @@ def test_unclosed_env_exits_cleanly():
                        env={**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")})
     assert r.returncode == 0, r.stderr
     assert "Exception ignored" not in r.stderr and "EGLError" not in r.stderr, r.stderr
+
+
+def test_suite_task_names_are_metaworlds_and_have_experts():
+    from metaworld.env_dict import MT10_V3, MT50_V3
+    from metaworld.policies import ENV_POLICY_MAP
+
+    assert set(MT10.task_names) == set(MT10_V3) and set(MT50.task_names) == set(MT50_V3)
+    assert set(MT50.task_names) <= set(ENV_POLICY_MAP)
+
+
+def test_suites_module_does_not_import_metaworld():
+    import subprocess
+    import sys
+
+    code = "import sys, envs.metaworld_suites, envs.metaworld; assert 'metaworld' not in sys.modules, 'imported'"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
