@@ -42,3 +42,28 @@ def test_oracle_solves_metaworld(task):
         env.close()
     assert oracle.status.value == "success", oracle.error
     assert zero.status.value == "timeout"
+
+
+@pytest.mark.sim
+def test_oracle_gripper_conversion_is_what_makes_grasping_work():
+    """pick-place needs a grasp: the oracle succeeds, and fails once its gripper sign is flipped back."""
+    pytest.importorskip("metaworld")
+    from envs.metaworld import MetaWorldEnv
+    from envs.metaworld_suites import MT10
+    from policies.reference import OraclePolicy
+
+    class Flipped(OraclePolicy):
+        def act(self, obs):
+            a = super().act(obs)
+            a[:, 3] *= -1
+            return a
+
+    spec = EpisodeSpec("mt10", "pick-place-v3", 1)
+    env = MetaWorldEnv(image_size=(16, 16), fast_render=True)
+    try:
+        ok = run_episode(env, OraclePolicy(), spec, MT10, max_steps=150)
+        flipped = run_episode(env, Flipped(), spec, MT10, max_steps=150)
+    finally:
+        env.close()
+    assert ok.status.value == "success", ok.error
+    assert flipped.status.value == "timeout", flipped.error
