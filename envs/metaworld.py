@@ -57,6 +57,8 @@ class MetaWorldEnv(BenchmarkEnv):
     def __init__(self, suite: str = "mt10", task: str | None = None, cameras: dict[str, str] | None = None,
                  image_size: tuple[int, int] = (128, 128), fast_render: bool = False,
                  privileged_state: bool = False) -> None:
+        if suite not in SUITES:
+            raise ValueError(f"unknown Meta-World suite {suite!r}; choose one of {sorted(SUITES)}")
         self.suite = SUITES[suite]
         self.task_name = task or self.suite.tasks[0].name
         self.suite.task(self.task_name)  # fail early on an unknown task

@@ -130,3 +130,16 @@ def test_suites_module_does_not_import_metaworld():
     code = "import sys, envs.metaworld_suites, envs.metaworld; assert 'metaworld' not in sys.modules, 'imported'"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_bad_input_is_named(env):
+    with pytest.raises(ValueError, match="init_id 50 out of range"):
+        env.reset(options={"task": "reach-v3", "init_id": 50})
+    with pytest.raises(KeyError, match="no task 'reach-v9'"):
+        env.reset(options={"task": "reach-v9", "init_id": 0})
+    with pytest.raises(ValueError, match="cameras"):
+        MetaWorldEnv(cameras={"primary": "topview"})
+    with pytest.raises(ValueError, match="unknown Meta-World suite 'mt5'"):
+        MetaWorldEnv(suite="mt5")
+    with pytest.raises(ValueError, match="suite"):
+        MetaWorldEnv.Config(suite="mt5")
