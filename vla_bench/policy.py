@@ -28,8 +28,14 @@ class Policy(Protocol):
 
 
 def episode_rng(episode: EpisodeSpec, salt: str = "") -> np.random.Generator:
-    """A generator derived from the episode identity only (never from global state)."""
+    """A generator derived from the episode identity only (never from global state).
+
+    The perturbation is left out on purpose: a policy's noise on a perturbed episode is the same as on
+    its clean twin (common random numbers), so clean-vs-perturbed differences measure the
+    perturbation, not the noise. Perturbations draw their own streams through ``salt``.
+    """
     from vla_bench.types import stable_hash
 
-    digest = stable_hash({"episode": episode.to_dict(), "salt": salt})
+    ident = {k: v for k, v in episode.to_dict().items() if k != "perturbation"}
+    digest = stable_hash({"episode": ident, "salt": salt})
     return np.random.default_rng(int(digest[:16], 16))

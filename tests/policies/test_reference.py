@@ -67,3 +67,15 @@ def test_oracle_gripper_conversion_is_what_makes_grasping_work():
         env.close()
     assert ok.status.value == "success", ok.error
     assert flipped.status.value == "timeout", flipped.error
+
+
+def test_random_noise_is_shared_between_clean_and_perturbed_twins():
+    from vla_bench.types import ActionDim, ActionSpec
+
+    spec_ = ActionSpec((ActionDim("a", -1, 1), ActionDim("b", -1, 1)))
+    outs = []
+    for pert in ("none", "vision.blur@3"):
+        p = RandomPolicy()
+        p.reset(EpisodeSpec("mt10", "reach-v3", 2, pert, 0), spec_)
+        outs.append(np.concatenate([p.act(None) for _ in range(4)]))
+    assert np.array_equal(outs[0], outs[1])
