@@ -135,13 +135,7 @@ class MetaWorldEnv(BenchmarkEnv):
         # scene perturbations: shift the task's object/fixture (first two entries of the variation's
         # position vector) and the hand's start position, for this episode only
         if "object_offset" in options:
-            original = env._last_rand_vec.copy()
-            shifted = original.copy()
-            shifted[:2] += np.asarray(options["object_offset"], dtype=np.float64)[:2]
-            calls = iter([shifted])
-            # Tasks re-draw the vector while object and goal are too close; with frozen variations that
-            # loop would never end, so a second draw returns the unshifted (valid) variation instead.
-            env._get_state_rand_vec = lambda: next(calls, original)
+            _shift_object(env, np.asarray(options["object_offset"], dtype=np.float64)[:2])
         hand_home = env.hand_init_pos
         if "hand_offset" in options:
             env.hand_init_pos = hand_home + np.asarray(options["hand_offset"], dtype=np.float64)[:3]
@@ -149,7 +143,8 @@ class MetaWorldEnv(BenchmarkEnv):
             mw_obs, _ = env.reset()
         finally:
             env.hand_init_pos = hand_home
-            env.__dict__.pop("_get_state_rand_vec", None)
+            for name in ("_get_state_rand_vec", "reset_model"):
+                env.__dict__.pop(name, None)
         self._mw_obs = mw_obs
         return self._obs(mw_obs), self._info(False)
 
@@ -200,3 +195,30 @@ def _close_at_exit(ref: weakref.ref) -> None:
     env = ref()
     if env is not None:
         env.close()
+
+
+def _shift_object(env: Any, offset: np.ndarray) -> None:
+    """Make the next reset place the task's object/fixture ``offset`` (x, y) away from its variation.
+
+    Meta-World resets the model twice per ``reset`` and, inside each, re-draws the variation while
+    object and goal are too close; with a frozen variation that loop would never end. So each layout
+    pass gets the shifted vector first and the unshifted (valid) one on any re-draw.
+    """
+    original = env._last_rand_vec.copy()
+    shifted = original.copy()
+    shifted[:2] += offset
+    first = [True]
+
+    def rand_vec() -> np.ndarray:
+        out = shifted if first[0] else original
+        first[0] = False
+        return out.copy()
+
+    reset_model = env.reset_model
+
+    def layout() -> Any:
+        first[0] = True
+        return reset_model()
+
+    env._get_state_rand_vec = rand_vec
+    env.reset_model = layout

@@ -143,3 +143,23 @@ def test_bad_input_is_named(env):
         MetaWorldEnv(suite="mt5")
     with pytest.raises(ValueError, match="suite"):
         MetaWorldEnv.Config(suite="mt5")
+
+
+def test_object_shift_onto_the_goal_falls_back_instead_of_looping():
+    """Meta-World re-draws layouts where object and goal are too close; a frozen variation must not hang."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\nfrom envs.metaworld import MetaWorldEnv\n"
+        "from envs.metaworld_variations import load\n"
+        "v = np.array(load('mt10', 0)['push-v3'][2]['rand_vec'])\n"
+        "e = MetaWorldEnv(image_size=(16, 16), fast_render=True)\n"
+        "_, a = e.reset(options={'task': 'push-v3', 'init_id': 2, 'object_offset': list(v[3:5] - v[:2])})\n"
+        "_, b = e.reset(options={'task': 'push-v3', 'init_id': 2, 'object_offset': [0.03, 0.0]})\n"
+        "_, c = e.reset(options={'task': 'push-v3', 'init_id': 2})\n"
+        "print(np.allclose(a['metaworld_obs'][4:6], c['metaworld_obs'][4:6]),"
+        " round(float(b['metaworld_obs'][4] - c['metaworld_obs'][4]), 3))\ne.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "0.03"], out.stderr[-2000:]
