@@ -71,3 +71,44 @@ def _rows(clean: dict, outcomes: dict, name: str, sev: int, reps: int, seed: int
         p = sum(outcomes[k] for k in keys) / len(keys)
         rows.append(Degradation(policy, name, sev, len(keys), c, p, drop, lo, hi))
     return rows
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Success at one severity of one perturbation (severity 0 is the clean run), with a Wilson interval."""
+
+    policy: str
+    perturbation: str
+    severity: int
+    n: int
+    success: float
+    lo: float
+    hi: float
+
+
+def robustness_curves(results: list[EpisodeResult], confidence: float = 0.95) -> list[CurvePoint]:
+    """Per (policy, perturbation): success over severity, the clean run standing in for severity 0, so
+    every curve starts from the same point. Only identities that also ran clean are counted, keeping the
+    curve paired."""
+    from vla_bench.stats.intervals import wilson
+
+    clean: dict[tuple, bool] = {}
+    pert: dict[tuple[str, str, int], list[bool]] = defaultdict(list)
+    seen: dict[tuple[str, str], set[tuple]] = defaultdict(set)
+    for r in results:
+        if r.status.counted and r.spec.perturbation == "none":
+            clean[_base(r)] = r.success
+    for r in results:
+        if r.status.counted and r.spec.perturbation != "none" and _base(r) in clean:
+            name, _, sev = r.spec.perturbation.partition("@")
+            pert[(r.policy, name, int(sev))].append(r.success)
+            seen[(r.policy, name)].add(_base(r))
+    out: list[CurvePoint] = []
+    for (policy, name), keys in sorted(seen.items()):
+        base = [clean[k] for k in sorted(keys)]
+        levels = [(0, base)] + sorted((s, v) for (p, n, s), v in pert.items() if (p, n) == (policy, name))
+        for sev, outcomes in levels:
+            k, n = sum(outcomes), len(outcomes)
+            lo, hi = wilson(k, n, confidence)
+            out.append(CurvePoint(policy, name, sev, n, k / n, lo, hi))
+    return out
