@@ -130,3 +130,33 @@ def test_scene_perturbations_change_the_scene_and_restore_it(name):
         env.close()
     assert diffs[0] == 0 and 0 < diffs[1] < diffs[2], diffs
     assert np.array_equal(after_img, clean_img) and np.array_equal(after_state, clean_state)  # restored
+
+
+LIBERO_STYLE = {
+    "put the bowl on the plate": {"bowl", "plate"},
+    "open the middle drawer of the cabinet": {"drawer", "cabinet", "middle"},
+    "turn on the stove": {"stove", "on"},
+    "turn off the stove": {"stove", "off"},
+    "put the wine bottle on top of the cabinet": {"wine", "bottle", "cabinet", "top"},
+    "pick up the alphabet soup and place it in the basket": {"alphabet", "soup", "basket"},
+    "push the plate to the front of the stove": {"plate", "front", "stove"},
+}
+
+
+@pytest.mark.parametrize("name", [n for n in LANGUAGE if n != "language.equivalent"])
+def test_language_keeps_objects_in_libero_style_instructions(name):
+    for init in range(4):
+        for text, keep in LIBERO_STYLE.items():
+            out = make(f"{name}@5", EpisodeSpec("libero_goal", "t", init)).transform(text)
+            assert keep <= set(re.findall(r"[a-z]+", out.lower())), (text, out)
+            assert "rotate on" not in out.lower() and "away from the stove" not in out.lower()
+
+
+def test_different_identities_draw_different_perturbations():
+    texts = {make("language.synonym@3", EpisodeSpec("mt10", "push-v3", i)).transform("push the puck to the goal")
+             for i in range(12)}
+    assert len(texts) > 1
+    img = np.full((16, 16, 3), 100, np.uint8)
+    noise = [make("vision.gaussian_noise@3", EpisodeSpec("mt10", "push-v3", i)) for i in range(2)]
+    a, b = (p.transform(img, p.step_rng(0)) for p in noise)
+    assert not np.array_equal(a, b)

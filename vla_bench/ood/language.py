@@ -17,7 +17,23 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "use": ("employ",), "unplug": ("disconnect",), "hammer": ("drive",), "dunk": ("drop",),
     "into": ("inside",), "onto": ("on top of",), "off": ("away from",),
     "from": ("out of",), "behind": ("beyond",), "the": ("that",),
+    # phrasal verbs are replaced as a whole, so "turn on" never becomes "rotate on"
+    "pick up": ("lift up", "scoop up"), "turn on": ("switch on",), "turn off": ("switch off",),
 }
+
+
+def _tokens(text: str) -> list[str]:
+    """Words, with the two-word phrases of SYNONYMS kept together as one token."""
+    words, out, i = text.split(), [], 0
+    while i < len(words):
+        pair = " ".join(words[i: i + 2])
+        if " " in pair and pair in SYNONYMS:
+            out.append(pair)
+            i += 2
+        else:
+            out.append(words[i])
+            i += 1
+    return out
 TEMPLATES: tuple[tuple[str, ...], ...] = (
     ("{}",),
     ("please {}", "{} please"),
@@ -80,7 +96,7 @@ class Synonym(LanguagePerturbation):
     description = "replace verbs and function words with synonyms"
 
     def transform(self, text):
-        words = text.split()
+        words = _tokens(text)
         idx = [i for i, w in enumerate(words) if w in SYNONYMS]
         chosen = self.rng.permutation(idx)[: int(round(self.param * len(idx)))] if idx else []
         for i in chosen:
