@@ -160,3 +160,26 @@ def test_different_identities_draw_different_perturbations():
     noise = [make("vision.gaussian_noise@3", EpisodeSpec("mt10", "push-v3", i)) for i in range(2)]
     a, b = (p.transform(img, p.step_rng(0)) for p in noise)
     assert not np.array_equal(a, b)
+
+
+@pytest.mark.sim
+def test_camera_displacement_equals_the_level_and_the_model_is_restored():
+    pytest.importorskip("metaworld")
+    from envs.metaworld import MetaWorldEnv
+
+    env = MetaWorldEnv(image_size=(32, 32), fast_render=True)
+    try:
+        env.reset(seed=0, options={"task": "reach-v3", "init_id": 0})
+        before = env.unwrapped.mujoco_model().cam_pos.copy()
+        moved = []
+        for sev in range(6):
+            s = EpisodeSpec("mt10", "reach-v3", 0, f"scene.camera_shift@{sev}")
+            with perturbed(env, s) as e:
+                e.reset(seed=0, options={"task": "reach-v3", "init_id": 0})
+                moved.append(float(np.linalg.norm(e.unwrapped.mujoco_model().cam_pos - before, axis=1).max()))
+            assert np.array_equal(env.unwrapped.mujoco_model().cam_pos, before)
+    finally:
+        env.close()
+    from vla_bench.registries import perturbations
+
+    assert moved == pytest.approx(list(perturbations.get("scene.camera_shift").levels), abs=1e-9)

@@ -140,7 +140,7 @@ class Jpeg(VisionPerturbation):
 class Occlusion(VisionPerturbation):
     name, unit, source = "occlusion", "patch side (fraction of image side)", "occlusion patch"
     levels: ClassVar = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3)
-    description = "a grey square at a position fixed per episode"
+    description = "a black square at a position fixed per episode"
 
     def transform(self, img, rng):
         h, w = img.shape[:2]
@@ -149,5 +149,5 @@ class Occlusion(VisionPerturbation):
             self._pos = (int(self.rng.integers(0, h - side + 1)), int(self.rng.integers(0, w - side + 1)))
         out = img.copy()
         r, c = self._pos
-        out[r: r + side, c: c + side] = 128
+        out[r: r + side, c: c + side] = 0  # black: Meta-World and LIBERO scenes are mostly mid-grey
         return out
