@@ -14,8 +14,9 @@ def _fmt(c: Cell) -> tuple[str, str]:
     """(value, interval) as text; rates in percent, lengths as is."""
     if c.kind == "length":
         return f"{c.value:.2f}", f"[{c.lo:.2f}, {c.hi:.2f}]"
-    if c.kind == "delta":
-        return f"{100 * c.value:+.1f}", f"[{100 * c.lo:+.1f}, {100 * c.hi:+.1f}]"
+    if c.kind == "delta":  # "or 0.0" turns -0.0 into 0.0
+        v, lo, hi = (round(100 * x, 1) or 0.0 for x in (c.value, c.lo, c.hi))
+        return f"{v:+.1f}", f"[{lo:+.1f}, {hi:+.1f}]"
     return f"{100 * c.value:.1f}", f"[{100 * c.lo:.1f}, {100 * c.hi:.1f}]"
 
 
