@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from vla_bench.suite import SuiteSpec
-from vla_bench.types import ActionSpec, Observation
+from vla_bench.types import ActionSpec
 
 INSTRUCTION_CHARSET = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.'-!?;:()/&\""
@@ -54,12 +54,3 @@ class BenchmarkEnv(gym.Env):
         """Versions of the simulator stack, recorded in run.json."""
         return {}
 
-
-def to_observation(obs: Mapping[str, Any], info: Mapping[str, Any] | None = None) -> Observation:
-    """Convert an adapter's dict observation into the typed :class:`Observation`."""
-    return Observation(
-        images=dict(obs["images"]),
-        state=np.asarray(obs["state"], dtype=np.float32),
-        instruction=str(obs["instruction"]),
-        info=dict(info or {}),
-    )

@@ -33,7 +33,8 @@ class Env(Protocol):
     def noop_action(self) -> NDArray[np.float32]: ...
 
 
-def _obs(raw: Mapping[str, Any], info: Mapping[str, Any]) -> Observation:
+def to_observation(raw: Mapping[str, Any], info: Mapping[str, Any]) -> Observation:
+    """An adapter's dict observation (see envs/base.py) as the typed Observation."""
     return Observation(
         images=dict(raw["images"]),
         state=np.asarray(raw["state"], dtype=np.float32),
@@ -85,7 +86,7 @@ def run_episode(
         t_pol += time.perf_counter() - t0
         done = False
         while not done and steps < budget:
-            obs = _obs(raw, info)
+            obs = to_observation(raw, info)
             t0 = time.perf_counter()
             chunk = check_chunk(policy.act(obs), env.action_spec)
             t_pol += time.perf_counter() - t0
@@ -96,7 +97,7 @@ def run_episode(
                 steps += 1
                 if on_step is not None:
                     on_step(obs, action, info)
-                obs = _obs(raw, info)
+                obs = to_observation(raw, info)
                 if info.get("success"):
                     status, done = EpisodeStatus.SUCCESS, True
                 elif terminated:

@@ -7,7 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from vla_bench import registries
-from vla_bench.rollout import _obs
+from vla_bench.rollout import to_observation
 
 # simulator package of each registered env (an env missing here is skipped when its lazy import fails)
 SIMULATOR = {"metaworld": "metaworld", "libero": "libero"}
@@ -48,7 +48,7 @@ def test_env_contract(env):
     env.reset(options={"task": first, "init_id": 0})
     b, ib = env.reset(seed=1, options={"task": last, "init_id": 1})
     assert _same(a, b), "the same episode identity must give the same first observation"
-    obs = _obs(a, ia)
+    obs = to_observation(a, ia)
     obs.validate()
     assert obs.instruction == env.suite.task(last).instruction
     assert set(obs.images) == set(env.camera_names)

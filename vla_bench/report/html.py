@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vla_bench.report.model import Table
-from vla_bench.report.render import _fmt
+from vla_bench.report.render import rows_of
 from vla_bench.types import EpisodeResult
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}
@@ -30,17 +30,9 @@ def _png(fig: Any) -> str:
 
 def _table_html(t: Table) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns)
-    rows = []
-    for r in t.rows:
-        tds = []
-        for col in t.columns:
-            c = t.cells.get((r, col))
-            if c is None:
-                tds.append("<td>-</td>")
-                continue
-            v, ci = _fmt(c)
-            tds.append(f"<td class=\"{'best' if c.best else ''}\">{v}<br><span class=ci>{ci} n={c.n}</span></td>")
-        rows.append(f"<tr><th>{html.escape(r)}</th>{''.join(tds)}</tr>")
+    rows = [f"<tr><th>{html.escape(r)}</th>{''.join(tds)}</tr>" for r, tds in rows_of(
+        t, lambda v, ci, c: f"<td class=\"{'best' if c.best else ''}\">{v}<br><span class=ci>{ci} n={c.n}</span></td>",
+        "<td>-</td>")]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in t.notes)
     if t.errors:
         notes += "<li>ERROR episodes (excluded): " + html.escape(", ".join(f"{p}: {n}" for p, n in t.errors.items()))

@@ -20,22 +20,25 @@ def _fmt(c: Cell) -> tuple[str, str]:
     return f"{100 * c.value:.1f}", f"[{100 * c.lo:.1f}, {100 * c.hi:.1f}]"
 
 
+def rows_of(t: Table, cell: Callable[[str, str, Cell], str], empty: str) -> list[tuple[str, list[str]]]:
+    """Each row of ``t`` with its cells formatted by ``cell(value, interval, cell)`` (``empty`` if absent)."""
+    out = []
+    for r in t.rows:
+        texts = []
+        for col in t.columns:
+            c = t.cells.get((r, col))
+            texts.append(empty if c is None else cell(*_fmt(c), c))
+        out.append((r, texts))
+    return out
+
+
 def to_markdown(tables: list[Table]) -> str:
     out: list[str] = []
     for t in tables:
         head = "perturbation" if t.title.startswith("Degradation") else "policy"
         out += [f"### {t.title}", "", f"| {head} | " + " | ".join(t.columns) + " |",
                 "|---|" + "---|" * len(t.columns)]
-        for r in t.rows:
-            cells = []
-            for col in t.columns:
-                c = t.cells.get((r, col))
-                if c is None:
-                    cells.append("-")
-                    continue
-                v, ci = _fmt(c)
-                v = f"**{v}**" if c.best else v
-                cells.append(f"{v} {ci} (n={c.n})")
+        for r, cells in rows_of(t, lambda v, ci, c: f"{f'**{v}**' if c.best else v} {ci} (n={c.n})", "-"):
             out.append(f"| {r} | " + " | ".join(cells) + " |")
         out.append("")
         out += [f"- {n}" for n in t.notes]
@@ -56,16 +59,10 @@ def to_latex(tables: list[Table]) -> str:
     for t in tables:
         out += [f"% {_tex(t.title)}", r"\begin{tabular}{l" + "c" * len(t.columns) + "}", r"\toprule",
                 "Policy & " + " & ".join(_tex(c) for c in t.columns) + r" \\", r"\midrule"]
-        for r in t.rows:
-            cells = []
-            for col in t.columns:
-                c = t.cells.get((r, col))
-                if c is None:
-                    cells.append("--")
-                    continue
-                v, ci = _fmt(c)
-                v = rf"\textbf{{{v}}}" if c.best else v
-                cells.append(rf"{v}\,{{\scriptsize {ci}}}")
+        def cell(v: str, ci: str, c: Cell) -> str:
+            return (rf"\textbf{{{v}}}" if c.best else v) + rf"\,{{\scriptsize {ci}}}"
+
+        for r, cells in rows_of(t, cell, "--"):
             out.append(f"{_tex(r)} & " + " & ".join(cells) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}", ""]
     return "\n".join(out)
