@@ -37,6 +37,7 @@ class DecodeRequest:
     region: Part  # template: markers pre-filled, ``mask`` at generated positions
     images: torch.Tensor | None
     generator: torch.Generator
+    action_dim: int = 0  # tokens per action (SequenceSpec.action_dim); 0 = unknown to the decoder
 
     @property
     def batch(self) -> int:
