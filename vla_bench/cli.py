@@ -19,6 +19,7 @@ COMMANDS = {
     "report": "vla_bench.commands.report",
     "compare": "vla_bench.commands.compare",
     "sweep": "vla_bench.commands.sweep",
+    "train": "vla_bench.commands.train",
 }
 
 

@@ -1,0 +1,1 @@
+"""Training the shared backbone on demonstrations, with every decoding family's objective mixed."""
