@@ -33,7 +33,12 @@ IN_TREE: dict[Registry[Any], dict[str, str]] = {
         "remote": "vla_bench.transport.client:RemotePolicy",
         "scripted_expert": "envs.scripted:ScriptedExpert",
     },
-    decoders: {},
+    decoders: {
+        "jd3p": "policies.decoders.jd3p:JD3P",
+        "masked_diffusion": "policies.decoders.masked_diffusion:MaskedDiffusion",
+        "hierarchical": "policies.decoders.hierarchical:Hierarchical",
+        "one_step": "policies.decoders.one_step:OneStep",
+    },
     perturbations: {
         "language.synonym": "vla_bench.ood.language:Synonym",
         "language.paraphrase": "vla_bench.ood.language:Paraphrase",
