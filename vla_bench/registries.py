@@ -32,6 +32,7 @@ IN_TREE: dict[Registry[Any], dict[str, str]] = {
         "zero": "policies.reference:ZeroPolicy",
         "remote": "vla_bench.transport.client:RemotePolicy",
         "scripted_expert": "envs.scripted:ScriptedExpert",
+        "vla": "policies.vla:VLAPolicy",
     },
     decoders: {
         "jd3p": "policies.decoders.jd3p:JD3P",
