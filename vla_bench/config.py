@@ -76,6 +76,7 @@ class RunConfig(StrictModel):
     max_attempts: int = Field(default=2, gt=0)
     episode_timeout_s: float = Field(default=1800.0, gt=0)  # a worker silent this long is killed (ERROR)
     transport: Literal["inprocess", "websocket"] = "inprocess"
+    plugins: tuple[str, ...] = ()  # modules or .py files imported first; they register decoders, envs, ...
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -190,6 +191,22 @@ def validate_suite(cfg: SuiteRunConfig, source: str, key: str) -> SuiteRunConfig
     return cfg.model_copy(update={"env": env_kwargs})
 
 
+def _load_plugins(entries: tuple[str, ...], source: str, base: Path) -> tuple[str, ...]:
+    """Import the run's plugins before anything is looked up in a registry; ``.py`` paths become absolute."""
+    from vla_bench.plugins import load_plugin, resolve
+
+    out = []
+    for i, entry in enumerate(entries):
+        target = resolve(entry, base)
+        try:
+            load_plugin(target)
+        except Exception as exc:  # noqa: BLE001 - any import failure is a config error at this key
+            msg = f"cannot import {entry!r}: {type(exc).__name__}: {exc}"
+            raise ConfigError(source, f"plugins[{i}]", msg) from None
+        out.append(target)
+    return tuple(out)
+
+
 def parse_run_config(data: Any, source: str, base: Path | None = None) -> RunConfig:
     """Validate a run config mapping completely (schema, registry names, env and policy kwargs)."""
     if not isinstance(data, dict):
@@ -203,6 +220,7 @@ def parse_run_config(data: Any, source: str, base: Path | None = None) -> RunCon
         cfg = RunConfig(**data)
     except ValidationError as exc:
         _raise_validation(source, exc)
+    cfg = cfg.model_copy(update={"plugins": _load_plugins(cfg.plugins, source, base)})
     suites = tuple(validate_suite(s, source, f"suites[{i}]") for i, s in enumerate(cfg.suites))
     policies_v = tuple(validate_policy(p.model_dump(), source, f"policies[{i}]") for i, p in enumerate(cfg.policies))
     names = [p.display_name for p in policies_v]

@@ -51,6 +51,9 @@ class Executor:
     """Holds one env per distinct env config and one policy per policy entry, built on first use."""
 
     def __init__(self, cfg: RunConfig, policy_overrides: dict[int, PolicyConfig] | None = None) -> None:
+        from vla_bench.plugins import load_plugins
+
+        load_plugins(cfg.plugins)  # env workers are fresh processes: register the run's plugins here too
         self.cfg = cfg
         self._policy_cfgs = {i: (policy_overrides or {}).get(i, p) for i, p in enumerate(cfg.policies)}
         self._envs: dict[str, Any] = {}

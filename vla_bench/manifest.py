@@ -26,6 +26,8 @@ def config_hash(cfg: RunConfig) -> str:
     d = cfg.model_dump(mode="json")
     for k in ("workers", "output"):
         d.pop(k, None)
+    if not d.get("plugins"):
+        d.pop("plugins", None)  # runs without plugins keep the hash they had before the key existed
     return stable_hash(d)
 
 
