@@ -35,6 +35,8 @@ IN_TREE: dict[Registry[Any], dict[str, str]] = {
         "vla": "policies.vla:VLAPolicy",
     },
     decoders: {
+        "autoregressive": "policies.decoders.autoregressive:Autoregressive",
+        "jacobi": "policies.decoders.jacobi:Jacobi",
         "jd3p": "policies.decoders.jd3p:JD3P",
         "masked_diffusion": "policies.decoders.masked_diffusion:MaskedDiffusion",
         "hierarchical": "policies.decoders.hierarchical:Hierarchical",
