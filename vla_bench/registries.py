@@ -20,11 +20,19 @@ IN_TREE: dict[Registry[Any], dict[str, str]] = {
     envs: {
         "metaworld": "envs.metaworld:MetaWorldEnv",
         "scripted": "envs.scripted:ScriptedEnv",
+        "libero": "envs.libero:LiberoEnv",
     },
     suites: {
         "mt10": "envs.metaworld_suites:MT10",
         "mt50": "envs.metaworld_suites:MT50",
         "scripted": "envs.scripted:SCRIPTED",
+        # LIBERO: <suite> is the OpenVLA protocol, <suite>.<preset> the others (envs/libero_presets.py)
+        **{
+            (s if p == "openvla" else f"{s}.{p}"): f"envs.libero_presets:{s.upper()}"
+            + ("" if p == "openvla" else f"_{p.upper()}")
+            for s in ("libero_spatial", "libero_object", "libero_goal", "libero_10", "libero_90")
+            for p in ("openvla", "oft", "openpi", "lerobot")
+        },
     },
     policies: {
         "oracle": "policies.reference:OraclePolicy",
