@@ -130,11 +130,17 @@ class ImageEncoder(nn.Module):
         return x.flatten(1, 2)
 
 
-def _rope(x: torch.Tensor, pos: torch.Tensor, base: float) -> torch.Tensor:
+def rope_tables(n: int, dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary cos/sin tables ``[n, dim/2]`` for positions ``0..n-1`` (computed once per model)."""
+    half = dim // 2
+    freq = base ** (-torch.arange(half, dtype=torch.float32) / half)
+    ang = torch.arange(n).float()[:, None] * freq
+    return ang.cos(), ang.sin()
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
-    freq = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
-    ang = pos[..., None].float() * freq  # [L, half]
-    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
@@ -143,18 +149,17 @@ class Block(nn.Module):
     def __init__(self, cfg: BackboneConfig) -> None:
         super().__init__()
         d, self.h = cfg.d_model, cfg.n_heads
-        self.base = cfg.rope_base
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
         hidden = int(d * cfg.mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor,
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor,
                 past: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         b, l, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, l, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
-        q, k = _rope(q, pos, self.base), _rope(k, pos, self.base)
+        q, k = _rope(q, *rope), _rope(k, *rope)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
@@ -175,6 +180,9 @@ class Backbone(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab.size)
         self.apply(_init)
+        cos, sin = rope_tables(cfg.max_len, cfg.d_model // cfg.n_heads, cfg.rope_base)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
 
     @property
     def pred_offset(self) -> int:
@@ -212,12 +220,12 @@ class Backbone(nn.Module):
         full_causal = causal if cache is None else torch.cat([cache.causal, causal], 1)
         full_pad = pad if cache is None else torch.cat([cache.pad, pad], 1)
         mask = allowed(full_seg, full_causal, full_pad, layout, n_query=l)
-        pos = torch.arange(p, p + l, device=ids.device)
+        rope = (self.rope_cos[p:p + l], self.rope_sin[p:p + l])
         x = self.embed_inputs(ids, images)
         keys, values = [], []
         for i, blk in enumerate(self.blocks):
             past = None if cache is None else (cache.keys[i], cache.values[i])
-            x, (k, v) = blk(x, pos, mask, past)
+            x, (k, v) = blk(x, rope, mask, past)
             keys.append(k)
             values.append(v)
         hidden = self.norm(x)
