@@ -19,6 +19,7 @@ COMMANDS = {
     "report": "vla_bench.commands.report",
     "compare": "vla_bench.commands.compare",
     "sweep": "vla_bench.commands.sweep",
+    "doctor": "vla_bench.commands.doctor",
     "train": "vla_bench.commands.train",
 }
 
