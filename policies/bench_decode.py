@@ -67,6 +67,7 @@ class DecodeBench:
     decoders: tuple[str, ...] | None = None  # None: every registered decoder
     seed: int = 0
     layout: RandomLayout = field(default_factory=RandomLayout)
+    decoder_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)  # decoder name -> config overrides
 
 
 # decoders the target ratios name; reported as missing when they are not registered
@@ -164,12 +165,14 @@ def _request(setup: Setup, cls: type, prefix: sequence.Part, images: torch.Tenso
 
 def measure_cell(setup: Setup, cls: type, batch: int, use_cache: bool, b: DecodeBench) -> dict[str, Any]:
     row: dict[str, Any] = {"decoder": cls.name, "batch": batch, "cache": use_cache,
-                           "default_cache": bool(cls.Config().use_cache)}
+                           "default_cache": bool(cls.Config().use_cache),
+                           "config": dict(b.decoder_kwargs.get(cls.name, {}))}
     if use_cache and cls.layout == "bidirectional":
         row["note"] = "n/a: bidirectional layout has no exact prefix cache"
         return row
     try:
-        decoder = cls(use_cache=use_cache)
+        kwargs = {k: v for k, v in b.decoder_kwargs.get(cls.name, {}).items() if k != "use_cache"}
+        decoder = cls(**kwargs, use_cache=use_cache)
     except Exception as exc:  # noqa: BLE001 - a decoder that rejects the knob is reported, not fatal
         row["note"] = f"error: {type(exc).__name__}: {exc}"
         return row
@@ -291,6 +294,9 @@ def format_decode_bench(result: dict[str, Any]) -> str:
                      f"{r['executed_actions_per_s']:>11.1f}")
     lines.append("(* = the decoder's default cache setting; actions/s is batch x executed actions per chunk / p50; "
                  "per-robot control rate = actions/s / batch)")
+    configs = {r["decoder"]: r["config"] for r in result["rows"] if r.get("config")}
+    if configs:
+        lines.append("decoder settings: " + "; ".join(f"{k} {v}" for k, v in sorted(configs.items())))
     if result["missing"]:
         lines.append("missing decoders: " + "; ".join(f"{k} ({v})" for k, v in result["missing"].items()))
     lines.append("")

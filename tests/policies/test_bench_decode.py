@@ -108,3 +108,22 @@ def test_cli_rejects_bad_execute_steps(capsys):
     assert main(["bench", "decode", "--decoders", "autoregressive", "--execute-steps", "99", "--repeats", "1",
                  "--batches", "1", "--random-backbone"]) == 2
     assert "execute_steps" in capsys.readouterr().err
+
+
+def test_policy_configs_set_the_decoder_knobs(tmp_path, capsys):
+    from vla_bench.cli import main
+
+    cfg = tmp_path / "md.yaml"
+    cfg.write_text("type: vla\nname: vla-md\nkwargs: {checkpoint: x, decoder: masked_diffusion, "
+                   "decoder_kwargs: {steps: 3}}\n")
+    out = tmp_path / "bench.json"
+    assert main(["bench", "decode", "--decoders", "masked_diffusion", "--batches", "1", "--repeats", "1",
+                 "--warmup", "0", "--threads", "1", "--random-backbone", "--policy-configs", str(cfg),
+                 "--json", str(out)]) == 0
+    assert "'steps': 3" in capsys.readouterr().out
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["cache"], r["nfe"]) for r in rows} == {(True, 4), (False, 3)}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("type: random\n")
+    assert main(["bench", "decode", "--random-backbone", "--policy-configs", str(bad)]) == 2
+    assert "not a vla policy config" in capsys.readouterr().err

@@ -18,6 +18,9 @@ def add_decode_arguments(p: argparse.ArgumentParser) -> None:
                    help="actions executed per chunk (default: the whole chunk)")
     p.add_argument("--decoders", nargs="+", default=None, metavar="NAME", help="default: every registered decoder")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--policy-configs", nargs="+", metavar="YAML", default=None,
+                   help="take each decoder's settings from these vla policy configs (e.g. configs/policies/vla_*.yaml) "
+                        "so the bench times what an evaluation runs; default: each decoder's own defaults")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON")
 
 
@@ -35,7 +38,12 @@ def run_decode_bench(args: argparse.Namespace) -> int:
     if args.random_backbone and args.checkpoint:
         print("--random-backbone and --checkpoint exclude each other", file=sys.stderr)
         return 2
-    b = DecodeBench(checkpoint=args.checkpoint, random_backbone=args.random_backbone, repeats=args.repeats, warmup=max(0, args.warmup),
+    try:
+        overrides = _decoder_kwargs(args.policy_configs or [])
+    except ValueError as exc:
+        print(f"bench decode: {exc}", file=sys.stderr)
+        return 2
+    b = DecodeBench(decoder_kwargs=overrides, checkpoint=args.checkpoint, random_backbone=args.random_backbone, repeats=args.repeats, warmup=max(0, args.warmup),
                     threads=args.threads, batches=tuple(args.batches), execute_steps=args.execute_steps,
                     decoders=tuple(args.decoders) if args.decoders else None, seed=args.seed)
     try:
@@ -48,3 +56,21 @@ def run_decode_bench(args: argparse.Namespace) -> int:
         write_json(result, Path(args.json))
         print(f"wrote {args.json}")
     return 0
+
+
+def _decoder_kwargs(paths: list[str]) -> dict[str, dict]:
+    """Decoder name -> decoder_kwargs, read from vla policy configs."""
+    from vla_bench.config import ConfigError, load_policy_config
+
+    out: dict[str, dict] = {}
+    for path in paths:
+        try:
+            cfg = load_policy_config(path)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if cfg.type != "vla" or "decoder" not in cfg.kwargs:
+            raise ValueError(f"{path}: not a vla policy config (type {cfg.type!r})")
+        kwargs = dict(cfg.kwargs.get("decoder_kwargs") or {})
+        kwargs.pop("use_cache", None)  # the bench times both cache settings
+        out[cfg.kwargs["decoder"]] = kwargs
+    return out
