@@ -197,6 +197,8 @@ class LiberoEnv(BenchmarkEnv):
         return self._obs(self._raw), self._info(False)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        if self.task_name not in self._sims:
+            raise RuntimeError("step() before reset(): reset the env to an episode identity first")
         env = self._sims[self.task_name][0]
         a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         a[6] = -a[6]  # ours: +1 open; LIBERO: -1 open

@@ -87,6 +87,8 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="unknown LIBERO camera"):
         LiberoEnv(cameras={"primary": "topview"})
     env = LiberoEnv()
+    with pytest.raises(RuntimeError, match="before reset"):
+        env.step(env.noop_action())
     with pytest.raises(ValueError, match=r"init_id 50 out of range .*0\.\.49"):
         env.reset(options={"task": TASK0, "init_id": 50})
     with pytest.raises(ValueError, match="has no task"):
