@@ -9,7 +9,10 @@ identity drifted, which joints moved and by how much.
 
 Each record holds qpos and qvel rounded to ``DECIMALS`` and a hash of them. The verdict compares
 values with a tolerance (``QPOS_TOL``; a different CPU may differ in the last bits), the hash is
-for exact equality at a glance. Images are not part of the golden set: renders depend on the GL
+for exact equality at a glance. A few identities are not reproducible even on the pinned stack (the
+settled state differs between two resets in one process, e.g. a bowl resting on a drawer's edge):
+a mismatch is recomputed after another identity, and one that then differs from itself is reported
+as unstable (a warning), not as drift. Images are not part of the golden set: renders depend on the GL
 driver (llvmpipe vs a GPU) and cost ~0.1-0.3 s each on a CPU.
 
 Golden files: ``envs/data/libero_golden/<suite>.jsonl``, a header line with the versions it was
@@ -35,7 +38,15 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from envs.libero_presets import DEFAULT_PRESET, PRESETS, SUITE_NAMES, TASKS_FILE, check_suite, task_table
+from envs.libero_presets import (
+    DEFAULT_PRESET,
+    NUM_INIT_STATES,
+    PRESETS,
+    SUITE_NAMES,
+    TASKS_FILE,
+    check_suite,
+    task_table,
+)
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "libero_golden"
 DECIMALS = 6
@@ -202,6 +213,7 @@ class DriftReport:
     exact: int = 0
     missing_golden: int = 0
     drifted: list[str] = field(default_factory=list)
+    unstable: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -260,8 +272,18 @@ def check_suite_drift(suite: str, init_ids: list[int] | None = None, tasks: list
             report.exact += int(now["hash"] == g["hash"])
             why = compare(g, now, joints)
             if why:
-                report.drifted.append(f"{suite}/{task}/init {init_id}: {why}")
-                log(f"DRIFT {report.drifted[-1]}")
+                # recompute after another identity: a state that differs between two resets on this very
+                # stack is the simulator's own non-determinism (a resting contact that tips either way),
+                # not drift; drift reproduces
+                calc(task, (init_id + 1) % NUM_INIT_STATES)
+                again = calc(task, init_id)
+                if compare(now, again) is not None:
+                    report.unstable.append(f"{suite}/{task}/init {init_id}: {why}; recomputed: "
+                                           f"{compare(g, again, joints) or 'matches'}")
+                    log(f"UNSTABLE {report.unstable[-1]}")
+                else:
+                    report.drifted.append(f"{suite}/{task}/init {init_id}: {why}")
+                    log(f"DRIFT {report.drifted[-1]}")
             joints = None  # the next task has another scene
     finally:
         calc.close()

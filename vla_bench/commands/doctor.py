@@ -117,11 +117,14 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             continue
         print(_line(rep.ok, f"{s}: {rep.checked} of {len(records)} identities checked, "
-                    f"{rep.checked - len(rep.drifted)} match ({rep.exact} bit-exact), {rep.seconds:.0f} s"))
+                    f"{rep.checked - len(rep.drifted) - len(rep.unstable)} match ({rep.exact} bit-exact), "
+                    f"{len(rep.unstable)} unstable, {rep.seconds:.0f} s"))
         if rep.missing_golden:
             print(_line(None, f"{s}: {rep.missing_golden} selected identities have no golden state"))
         for d in rep.drifted:
             print(f"         DRIFT {d}")
+        for d in rep.unstable:
+            print(f"         UNSTABLE (differs between two resets on this stack; not counted as drift) {d}")
         failed |= not rep.ok
     print("result: " + ("DRIFT or problems found (see FAIL lines)" if failed else "no drift found"))
     return int(failed)
