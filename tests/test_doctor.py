@@ -88,3 +88,34 @@ def test_doctor_passes_on_the_pinned_stack_and_reports_drift(tmp_path, monkeypat
     out = capsys.readouterr().out
     assert f"DRIFT libero_spatial/{TASK0}/init 0: max |dqpos| 0.0500" in out
     assert "DRIFT or problems found" in out
+
+
+def test_a_state_that_differs_from_itself_is_unstable_not_drift(monkeypatch):
+    """Drift reproduces; LIBERO's own non-determinism (a different state on each reset) is reported apart."""
+    from envs import libero_drift
+
+    golden = {"qpos": [0.0, 0.5], "qvel": [0.0, 0.0]}
+    calls = {"n": 0}
+
+    class Fake:
+        def __init__(self, suite, preset):
+            pass
+
+        def __call__(self, task, init_id):
+            calls["n"] += 1
+            shift = 0.1 * calls["n"] if task == "wobbly" else 0.2  # "steady" drifts the same way each time
+            return {"task": task, "init_id": init_id, "hash": "x", "qpos": [0.0, 0.5 + shift], "qvel": [0.0, 0.0]}
+
+        def joint_of_qpos(self):
+            return ["robot", "bowl"]
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(libero_drift, "SettledStates", Fake)
+    monkeypatch.setattr(libero_drift, "read_golden", lambda s: ({"preset": "openvla"}, {
+        ("wobbly", 3): {**golden, "hash": "g"}, ("steady", 3): {**golden, "hash": "g"}}))
+    rep = libero_drift.check_suite_drift("libero_spatial")
+    assert rep.checked == 2 and not rep.ok
+    assert len(rep.drifted) == 1 and rep.drifted[0].startswith("libero_spatial/steady/init 3: max |dqpos| 0.2000: bowl")
+    assert len(rep.unstable) == 1 and rep.unstable[0].startswith("libero_spatial/wobbly/init 3")
