@@ -213,7 +213,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         step += 1
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
-            rec = {"step": step, "loss": round(float(loss), 4), "lr": _lr(step - 1, cfg),
+            rec = {"step": step, "loss": round(float(loss.detach()), 4), "lr": _lr(step - 1, cfg),
                    "elapsed_s": round(time.time() - t0, 1)} | {k: round(v, 4) for k, v in stats.items()}
             bar.set_postfix(loss=rec["loss"])
             log.write(json.dumps(rec) + "\n")
