@@ -2,7 +2,7 @@
 
 Every registered decoder runs on the same backbone and the same seeded inputs (a prefix of text,
 state and camera images built by :mod:`policies.sequence`). Per (decoder, batch, cache) cell it
-reports, over ``repeats`` timed chunks after ``warmup`` untimed ones (reference/decoders.md §9):
+reports, over ``repeats`` timed chunks after ``warmup`` untimed ones (the conventions of UD-VLA, CEED-VLA and Fast-dLLM):
 
 - NFE: backbone forward passes per chunk;
 - p50 / p95 latency per chunk (ms), wall time of ``Decoder.decode`` (prefill included);

@@ -1,7 +1,6 @@
 """LLaDA-VLA hierarchical action-structured decoding: one whole action at a time, easiest action first.
 
-Source: "LLaDA-VLA" (arXiv 2509.06932; no public code, algorithm from the paper). Reference algorithm:
-``/work/shared/reference/decoders.md`` section 4 (with LLaDA's low-confidence commit, section 1).
+Source: "LLaDA-VLA" (arXiv 2509.06932; no public code, algorithm from the paper), with LLaDA's low-confidence commit inside an action.
 
 The action block holds ``chunk`` actions of ``action_dim`` tokens each (time-major); ``action_dim``
 comes from ``DecodeRequest.action_dim`` (the policy fills it from its ``SequenceSpec``). Each action

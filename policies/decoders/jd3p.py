@@ -3,8 +3,7 @@
 Sources: UD-VLA, "Unified Diffusion VLA" (arXiv 2511.01718, repo xiao10ma/Unified-Diffusion-VLA,
 ``EmuVLAModel_i_ia_dis.denoise``) and MMaDA-VLA (arXiv 2603.25406, repo yliu-cs/MMaDA-VLA,
 ``MMaDAVLAModelLM.generate``); both are MaskGIT's parallel decoding (google-research/maskgit) run over
-one region holding the predicted next camera image and the action tokens. Reference algorithm:
-``/work/shared/reference/decoders.md`` sections 1b, 5 and 6.
+one region holding the predicted next camera image and the action tokens.
 
 Per step ``k = 1..steps`` (one forward pass each):
 

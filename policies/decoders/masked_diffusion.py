@@ -1,8 +1,7 @@
 """Discrete Diffusion VLA: adaptive-order masked decoding of the action chunk with secondary re-masking.
 
 Source: "Discrete Diffusion VLA" (arXiv 2508.20072; partial public code in Liang-ZX/DiscreteDiffusionVLA,
-``prismatic/discrete_flow/parallel_decode.py``). Reference algorithm:
-``/work/shared/reference/decoders.md`` section 3 ("decoder as described in the paper").
+``prismatic/discrete_flow/parallel_decode.py``; the decoder as the paper describes it).
 
 All ``L`` action positions start masked. Round ``t = 1..T`` (one forward pass each):
 

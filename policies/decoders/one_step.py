@@ -1,8 +1,7 @@
 """MM-ACT one-step parallel decoding: every action token from a single forward pass.
 
 Source: MM-ACT (arXiv 2512.00975, repo HHYHRHY/MM-ACT, ``models/modeling_mmact.py::action_generate``
-run with ``timesteps=1`` as in its LIBERO and RoboTwin deployments). Reference algorithm:
-``/work/shared/reference/decoders.md`` section 7.
+run with ``timesteps=1`` as in its LIBERO and RoboTwin deployments).
 
 The whole action block is masked, one forward pass gives logits at every action position, restricted
 to the action range, and each position takes its most probable token (``sample=False``, the
