@@ -145,6 +145,20 @@ def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
+def place_image_features(x: torch.Tensor, ids: torch.Tensor, vocab: Vocab, encoder: nn.Module,
+                         images: torch.Tensor | None) -> torch.Tensor:
+    """Token embeddings ``x`` with the ``img`` placeholder positions replaced, in order, by patch features."""
+    slots = ids == vocab.special("img")
+    if not bool(slots.any()):
+        return x
+    if images is None:
+        raise ValueError("the sequence has image placeholders but no images were given")
+    feats = encoder(images)
+    if int(slots.sum()) != feats.shape[0] * feats.shape[1]:
+        raise ValueError(f"{int(slots.sum())} image placeholders for {feats.shape[0]}x{feats.shape[1]} patch features")
+    return x.masked_scatter(slots[..., None], feats.to(x.dtype))
+
+
 class Block(nn.Module):
     def __init__(self, cfg: BackboneConfig) -> None:
         super().__init__()
@@ -189,16 +203,7 @@ class Backbone(nn.Module):
         return self.config.pred_offset
 
     def embed_inputs(self, ids: torch.Tensor, images: torch.Tensor | None) -> torch.Tensor:
-        x = self.embed(ids)
-        slots = ids == self.config.vocab.special("img")
-        if bool(slots.any()):
-            if images is None:
-                raise ValueError("the sequence has image placeholders but no images were given")
-            feats = self.images(images)
-            if int(slots.sum()) != feats.shape[0] * feats.shape[1]:
-                raise ValueError(f"{int(slots.sum())} image placeholders for {feats.shape[0]}x{feats.shape[1]} patch features")
-            x = x.masked_scatter(slots[..., None], feats.to(x.dtype))
-        return x
+        return place_image_features(self.embed(ids), ids, self.config.vocab, self.images, images)
 
     def forward(self, ids: torch.Tensor, segment: torch.Tensor, causal: torch.Tensor, layout: str,
                 cache: KVCache | None = None, images: torch.Tensor | None = None,

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from policies.attention import allowed, check_layout
-from policies.backbone import BackboneConfig, BackboneOutput, ImageEncoder, KVCache
+from policies.backbone import BackboneConfig, BackboneOutput, ImageEncoder, KVCache, place_image_features
 from policies.vocab import Vocab
 
 
@@ -54,15 +54,7 @@ class HFBackbone(nn.Module):
 
     def embed_inputs(self, ids: torch.Tensor, images: torch.Tensor | None) -> torch.Tensor:
         x = self.lm.get_input_embeddings()(ids)
-        slots = ids == self.config.vocab.special("img")
-        if bool(slots.any()):
-            if images is None:
-                raise ValueError("the sequence has image placeholders but no images were given")
-            feats = self.images(images)
-            if int(slots.sum()) != feats.shape[0] * feats.shape[1]:
-                raise ValueError(f"{int(slots.sum())} image placeholders for {feats.shape[0]}x{feats.shape[1]} patch features")
-            x = x.masked_scatter(slots[..., None], feats.to(x.dtype))
-        return x
+        return place_image_features(x, ids, self.config.vocab, self.images, images)
 
     def forward(self, ids: torch.Tensor, segment: torch.Tensor, causal: torch.Tensor, layout: str,
                 cache: KVCache | None = None, images: torch.Tensor | None = None,
