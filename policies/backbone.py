@@ -145,6 +145,22 @@ def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
+def extend_blocks(segment: torch.Tensor, causal: torch.Tensor, pad: torch.Tensor | None, layout: str,
+                  cache: KVCache | None, max_len: int) -> tuple[torch.Tensor, ...]:
+    """Block structure of cache + new positions and the ``[B, 1, L, P+L]`` mask of the new ones (checked)."""
+    check_layout(layout)
+    if cache is not None and layout == "bidirectional":
+        raise ValueError("a prefix KV cache is only exact under the causal or hybrid layout")
+    pad = torch.zeros_like(segment, dtype=torch.bool) if pad is None else pad
+    p, l = 0 if cache is None else cache.length, segment.shape[1]
+    if p + l > max_len:
+        raise ValueError(f"sequence of {p + l} tokens exceeds max_len {max_len}")
+    if cache is not None:
+        segment, causal = torch.cat([cache.segment, segment], 1), torch.cat([cache.causal, causal], 1)
+        pad = torch.cat([cache.pad, pad], 1)
+    return segment, causal, pad, allowed(segment, causal, pad, layout, n_query=l)
+
+
 def place_image_features(x: torch.Tensor, ids: torch.Tensor, vocab: Vocab, encoder: nn.Module,
                          images: torch.Tensor | None) -> torch.Tensor:
     """Token embeddings ``x`` with the ``img`` placeholder positions replaced, in order, by patch features."""
@@ -213,18 +229,9 @@ class Backbone(nn.Module):
         ``segment``/``causal``/``pad`` describe the new positions only; the cache carries its own.
         With ``use_cache`` the returned cache covers cache + new positions.
         """
-        check_layout(layout)
-        if cache is not None and layout == "bidirectional":
-            raise ValueError("a prefix KV cache is only exact under the causal or hybrid layout")
-        b, l = ids.shape
-        pad = torch.zeros_like(ids, dtype=torch.bool) if pad is None else pad
-        p = 0 if cache is None else cache.length
-        if p + l > self.config.max_len:
-            raise ValueError(f"sequence of {p + l} tokens exceeds max_len {self.config.max_len}")
-        full_seg = segment if cache is None else torch.cat([cache.segment, segment], 1)
-        full_causal = causal if cache is None else torch.cat([cache.causal, causal], 1)
-        full_pad = pad if cache is None else torch.cat([cache.pad, pad], 1)
-        mask = allowed(full_seg, full_causal, full_pad, layout, n_query=l)
+        p, l = 0 if cache is None else cache.length, ids.shape[1]
+        full_seg, full_causal, full_pad, mask = extend_blocks(segment, causal, pad, layout, cache,
+                                                              self.config.max_len)
         rope = (self.rope_cos[p:p + l], self.rope_sin[p:p + l])
         x = self.embed_inputs(ids, images)
         keys, values = [], []

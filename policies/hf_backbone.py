@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from policies.attention import allowed, check_layout
-from policies.backbone import BackboneConfig, BackboneOutput, ImageEncoder, KVCache, place_image_features
+from policies.backbone import (BackboneConfig, BackboneOutput, ImageEncoder, KVCache, extend_blocks,
+                               place_image_features)
 from policies.vocab import Vocab
 
 
@@ -62,19 +62,11 @@ class HFBackbone(nn.Module):
         """Same contract as :meth:`policies.backbone.Backbone.forward`."""
         from transformers import DynamicCache
 
-        check_layout(layout)
-        if cache is not None and layout == "bidirectional":
-            raise ValueError("a prefix KV cache is only exact under the causal or hybrid layout")
         b, l = ids.shape
-        pad = torch.zeros_like(ids, dtype=torch.bool) if pad is None else pad
         p = 0 if cache is None else cache.length
-        if p + l > self.config.max_len:
-            raise ValueError(f"sequence of {p + l} tokens exceeds max_len {self.config.max_len}")
-        full_seg = segment if cache is None else torch.cat([cache.segment, segment], 1)
-        full_causal = causal if cache is None else torch.cat([cache.causal, causal], 1)
-        full_pad = pad if cache is None else torch.cat([cache.pad, pad], 1)
+        full_seg, full_causal, full_pad, ok = extend_blocks(segment, causal, pad, layout, cache,
+                                                            self.config.max_len)  # ok: [B, 1, Q, T]
         x = self.embed_inputs(ids, images)
-        ok = allowed(full_seg, full_causal, full_pad, layout, n_query=l)  # [B, 1, Q, T]
         mask = torch.zeros(ok.shape, dtype=x.dtype, device=x.device).masked_fill_(~ok, torch.finfo(x.dtype).min)
         pos = torch.arange(p, p + l, device=ids.device)[None].expand(b, l)
         hf_cache = None
