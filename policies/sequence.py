@@ -115,22 +115,25 @@ def prefix(spec: SequenceSpec, text_ids: list[list[int]], state_ids: torch.Tenso
     return concat(text_block(spec, text_ids, dev), state, img)
 
 
+def _generated(spec: SequenceSpec, modality: str, n: int, markers: tuple[str, str], segment: int, batch: int,
+               local: torch.Tensor | None, device: torch.device | str) -> Part:
+    """A block a decoder generates: the given local ids, or all ``mask`` when None."""
+    v = spec.vocab
+    body = (torch.full((batch, n), v.special("mask"), device=device) if local is None
+            else v.to_global(modality, local.long()))
+    return _block(v, markers[0], body, markers[1], segment, False, modality=modality)
+
+
 def future_block(spec: SequenceSpec, batch: int, codes: torch.Tensor | None = None,
                  device: torch.device | str = "cpu") -> Part:
     """The future-image block: local codes ``[B, future_tokens]``, or all ``mask`` when None."""
-    v = spec.vocab
-    body = (torch.full((batch, spec.future_tokens), v.special("mask"), device=device) if codes is None
-            else v.to_global("image", codes.long()))
-    return _block(v, "soi", body, "eoi", SEG_FUTURE, False, modality="image")
+    return _generated(spec, "image", spec.future_tokens, ("soi", "eoi"), SEG_FUTURE, batch, codes, device)
 
 
 def action_block(spec: SequenceSpec, batch: int, tokens: torch.Tensor | None = None,
                  device: torch.device | str = "cpu") -> Part:
     """The action block: local action ids ``[B, chunk * action_dim]`` (time-major), or all ``mask``."""
-    v = spec.vocab
-    body = (torch.full((batch, spec.action_tokens), v.special("mask"), device=device) if tokens is None
-            else v.to_global("action", tokens.long()))
-    return _block(v, "soa", body, "eoa", SEG_ACTION, False, modality="action")
+    return _generated(spec, "action", spec.action_tokens, ("soa", "eoa"), SEG_ACTION, batch, tokens, device)
 
 
 REGIONS = ("action", "image+action")
