@@ -23,22 +23,18 @@ LIBERO and torch are imported on first reset, after its config file and assets a
 
 from __future__ import annotations
 
-import atexit
-import weakref
 from collections import OrderedDict
 from importlib import metadata
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 
-from envs.base import BenchmarkEnv, observation_space
+from vla_bench.env import BenchmarkEnv, EnvConfig, observation_space
 from envs.libero_presets import (
     DEFAULT_PRESET,
     NUM_INIT_STATES,
-    PRESETS,
-    SUITE_NAMES,
     check_preset,
     check_suite,
     libero_task,
@@ -87,33 +83,48 @@ def load_init_states(path: str) -> np.ndarray:
 class LiberoEnv(BenchmarkEnv):
     """One adapter serves a whole suite; a LIBERO env is built per task (a few are kept)."""
 
-    class Config(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True)
-        suite: Literal[SUITE_NAMES] = "libero_spatial"  # type: ignore[valid-type]
-        preset: Literal[tuple(PRESETS)] = DEFAULT_PRESET  # type: ignore[valid-type]
+    simulator = "libero"
+
+    class Config(EnvConfig):
+        suite: str = "libero_spatial"
+        preset: str = DEFAULT_PRESET
         task: str | None = None
-        cameras: dict[str, Literal[CAMERAS]] = Field(default_factory=lambda: dict(DEFAULT_CAMERAS))  # type: ignore[valid-type]
+        cameras: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CAMERAS))  # {}: state only
         image_size: int | None = Field(default=None, gt=0)  # None: the preset's resolution
         fast_render: bool = False
         max_cached_tasks: int = Field(default=2, gt=0)
         hard_reset: bool = True
 
-    def __init__(self, suite: str = "libero_spatial", preset: str = DEFAULT_PRESET, task: str | None = None,
-                 cameras: dict[str, str] | None = None, image_size: int | None = None,
-                 fast_render: bool = False, max_cached_tasks: int = 2,
-                 hard_reset: bool = True) -> None:
-        self.suite_name = check_suite(suite)
-        self.preset = check_preset(preset)
-        self.suite = make_suite(suite, preset)
-        self.task_name = libero_task(suite, task).name if task is not None else self.suite.tasks[0].name
-        self.cameras = dict(DEFAULT_CAMERAS if cameras is None else cameras)
-        bad = [c for c in self.cameras.values() if c not in CAMERAS]
-        if bad:
-            raise ValueError(f"unknown LIBERO camera(s) {bad}; choose from {CAMERAS}")
-        self.image_size = int(image_size or self.preset.resolution)
-        self.fast_render = fast_render
-        self.max_cached_tasks = max_cached_tasks
-        self.hard_reset = hard_reset
+        @field_validator("suite")
+        @classmethod
+        def _known_suite(cls, v: str) -> str:
+            return check_suite(v)
+
+        @field_validator("preset")
+        @classmethod
+        def _known_preset(cls, v: str) -> str:
+            check_preset(v)
+            return v
+
+        @field_validator("cameras")
+        @classmethod
+        def _known_cameras(cls, v: dict[str, str]) -> dict[str, str]:
+            bad = [c for c in v.values() if c not in CAMERAS]
+            if bad:
+                raise ValueError(f"unknown LIBERO camera(s) {bad}; choose from {CAMERAS}")
+            return v
+
+    config: Config
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        cfg = self.config
+        self.suite_name = cfg.suite
+        self.preset = check_preset(cfg.preset)
+        self.suite = make_suite(cfg.suite, cfg.preset)
+        self.task_name = self.suite.tasks[0].name if cfg.task is None else libero_task(cfg.suite, cfg.task).name
+        self.cameras = dict(cfg.cameras)
+        self.image_size = int(cfg.image_size or self.preset.resolution)
         self.action_spec = ACTION_SPEC
         self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
         self.observation_space = observation_space(
@@ -121,7 +132,6 @@ class LiberoEnv(BenchmarkEnv):
         self._sims: OrderedDict[str, tuple[Any, np.ndarray]] = OrderedDict()  # task -> (env, init states)
         self._init_id = 0
         self._raw: dict[str, Any] = {}
-        self._exit_hook = False
 
     # -- simulator, built lazily -------------------------------------------------------------
     def _sim(self, task: str) -> tuple[Any, np.ndarray]:
@@ -142,19 +152,17 @@ class LiberoEnv(BenchmarkEnv):
             if not p.is_file():
                 raise FileNotFoundError(f"{p} is missing from the libero package; reinstall it: "
                                         "pip install --force-reinstall libero==0.1.1")
-        while len(self._sims) >= self.max_cached_tasks:
+        while len(self._sims) >= self.config.max_cached_tasks:
             _, (old, _) = self._sims.popitem(last=False)
             old.close()
-        kwargs: dict[str, Any] = {"bddl_file_name": str(bddl), "hard_reset": self.hard_reset}
+        kwargs: dict[str, Any] = {"bddl_file_name": str(bddl), "hard_reset": self.config.hard_reset}
         if self.cameras:
             kwargs.update(camera_names=list(dict.fromkeys(self.cameras.values())),
                           camera_heights=self.image_size, camera_widths=self.image_size)
         else:  # state only (drift checks): no renderer at all
             kwargs.update(use_camera_obs=False, has_offscreen_renderer=False, camera_names=[])
         env = OffScreenRenderEnv(**kwargs) if self.cameras else _state_only_env(kwargs)
-        if not self._exit_hook:
-            atexit.register(_close_at_exit, weakref.ref(self))
-            self._exit_hook = True
+        self._close_at_exit()
         states = load_init_states(str(init_path))
         self._sims[task] = (env, states)
         return env, states
@@ -165,7 +173,7 @@ class LiberoEnv(BenchmarkEnv):
         return self._sim(self.task_name)[0]
 
     def _apply_render_flags(self, env: Any) -> None:
-        if not self.fast_render or not self.cameras:
+        if not self.config.fast_render or not self.cameras:
             return
         import mujoco
 
@@ -260,9 +268,3 @@ def _state_only_env(kwargs: dict[str, Any]) -> Any:
 
     del OffScreenRenderEnv  # imported for its registration side effects only
     return ControlEnv(**kwargs)
-
-
-def _close_at_exit(ref: weakref.ref) -> None:
-    env = ref()
-    if env is not None:
-        env.close()

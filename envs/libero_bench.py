@@ -63,7 +63,7 @@ def runner_rate(suite: str, episodes: int, steps: int, workers: int) -> tuple[fl
     cfg = parse_run_config(data, "libero-bench")
     out = Path(tempfile.mkdtemp(prefix="vla-bench-libero-"))
     try:
-        summary = run(cfg, out / "run", progress=False, workers=workers, force_pool=True)
+        summary = run(cfg, out / "run", progress=False, workers=workers, backend="pool")
         if summary.errors:
             raise RuntimeError(f"benchmark episodes crashed: {summary.results[0].error}")
         return sum(r.steps for r in summary.results) / summary.episodes_s, summary.startup_s

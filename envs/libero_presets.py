@@ -162,6 +162,7 @@ def make_suite(suite: str, preset: str = DEFAULT_PRESET) -> SuiteSpec:
         settle_steps=p.settle_steps,
         settle_counted=p.settle_counted,
         env_kwargs={"suite": suite, "preset": p.name},
+        report_layout="libero",
         description=(f"LIBERO {suite[len('libero_'):]} ({p.name} protocol): {len(tasks)} tasks x "
                      f"{p.episodes_per_task} fixed init states, {p.max_steps[suite]} steps + "
                      f"{p.settle_steps} settle ({counted} the budget)"),

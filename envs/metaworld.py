@@ -6,26 +6,26 @@ sampled when its MT10/MT50 benchmark object is built. We use those of the benchm
 variation of the task, so the same (task, init_id) always gives the same scene. Gripper: our convention is +1 open, -1 close; Meta-World closes on a positive last action,
 so the adapter negates that dimension. Images are rendered with our own ``mujoco.Renderer`` (so the
 fast-render flags can be set) and flipped upright. The step budget belongs to the runner: Meta-World's
-own ``max_path_length`` is lifted so it never truncates an episode first.
+own ``max_path_length`` is lifted so it never truncates an episode first. The adapter is
+``SceneEditable`` (vla_bench/ood/scene.py): scene perturbations edit the current task's MuJoCo model.
 """
 
 from __future__ import annotations
 
-import atexit
-import weakref
 from importlib import metadata
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 
-from envs.base import BenchmarkEnv, observation_space
+from vla_bench.env import BenchmarkEnv, EnvConfig, observation_space
 from envs.metaworld_suites import MT10, MT50
+from envs.metaworld_variations import BENCHMARK_SEED, load, make_task
+from vla_bench.ood.scene import SceneEditable
 from vla_bench.suite import SuiteSpec
 from vla_bench.types import ActionDim, ActionSpec, stable_hash
 
-BENCHMARK_SEED = 0
 SUITES: dict[str, SuiteSpec] = {"mt10": MT10, "mt50": MT50}
 CAMERAS = ("corner", "corner2", "corner3", "corner4", "gripperPOV", "behindGripper")
 STATE_DIM, PRIVILEGED_DIM = 4, 39
@@ -42,40 +42,43 @@ ACTION_SPEC = ActionSpec(
 )
 
 
-class MetaWorldEnv(BenchmarkEnv):
+class MetaWorldEnv(BenchmarkEnv, SceneEditable):
     """One env object serves a whole suite; the task is chosen at reset."""
 
-    class Config(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True)
-        suite: Literal["mt10", "mt50"] = "mt10"
+    simulator = "metaworld"
+    conformance_kwargs = {"image_size": (32, 32), "fast_render": True}
+
+    class Config(EnvConfig):
+        suite: str = "mt10"
         task: str | None = None
-        cameras: dict[str, Literal[CAMERAS]] = Field(default_factory=lambda: {"primary": "corner"})  # type: ignore[valid-type]
+        cameras: dict[str, Literal[CAMERAS]] = Field(  # type: ignore[valid-type]
+            default_factory=lambda: {"primary": "corner"}, min_length=1)
         image_size: tuple[int, int] = (128, 128)
         fast_render: bool = False
         privileged_state: bool = False
 
-    def __init__(self, suite: str = "mt10", task: str | None = None, cameras: dict[str, str] | None = None,
-                 image_size: tuple[int, int] = (128, 128), fast_render: bool = False,
-                 privileged_state: bool = False) -> None:
-        if suite not in SUITES:
-            raise ValueError(f"unknown Meta-World suite {suite!r}; choose one of {sorted(SUITES)}")
-        self.suite = SUITES[suite]
-        self.task_name = task or self.suite.tasks[0].name
+        @field_validator("suite")
+        @classmethod
+        def _known_suite(cls, v: str) -> str:
+            if v not in SUITES:
+                raise ValueError(f"unknown Meta-World suite {v!r}; choose one of {sorted(SUITES)}")
+            return v
+
+    config: Config
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = SUITES[self.config.suite]
+        self.task_name = self.config.task or self.suite.tasks[0].name
         self.suite.task(self.task_name)  # fail early on an unknown task
-        self.cameras = dict(cameras or {"primary": "corner"})
-        if not self.cameras or any(c not in CAMERAS for c in self.cameras.values()):
-            raise ValueError(f"cameras must map names to Meta-World cameras {CAMERAS}, got {self.cameras}")
-        self.image_size = (int(image_size[0]), int(image_size[1]))
-        self.fast_render = fast_render
-        self.privileged_state = privileged_state
+        self.cameras = dict(self.config.cameras)
         self.action_spec = ACTION_SPEC
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
-        dim = STATE_DIM + (PRIVILEGED_DIM if privileged_state else 0)
-        self.observation_space = observation_space({n: self.image_size for n in self.cameras}, dim)
+        dim = STATE_DIM + (PRIVILEGED_DIM if self.config.privileged_state else 0)
+        self.observation_space = observation_space({n: self.config.image_size for n in self.cameras}, dim)
         self._sims: dict[str, tuple[Any, Any, list[Any]]] = {}  # task -> (env, renderer, variations)
         self._init_id = 0
         self._mw_obs: np.ndarray | None = None
-        self._exit_hook = False
 
     # -- simulator, built lazily -------------------------------------------------------------
     def _sim(self, task: str) -> tuple[Any, Any, list[Any]]:
@@ -83,20 +86,15 @@ class MetaWorldEnv(BenchmarkEnv):
             import mujoco
             from metaworld.env_dict import ALL_V3_ENVIRONMENTS
 
-            from envs.metaworld_variations import load, make_task
-
             cls = ALL_V3_ENVIRONMENTS[task]
             env = cls()
             env.max_path_length = 1 << 30  # the runner owns the step budget
             variations = [make_task(cls, task, v) for v in load(self.suite.name, BENCHMARK_SEED)[task]]
-            if self.fast_render:
+            if self.config.fast_render:
                 env.model.vis.quality.offsamples = 0
-            renderer = mujoco.Renderer(env.model, *self.image_size)
-            if not self._exit_hook:  # free GL contexts while EGL still exists (atexit is LIFO; mujoco's EGL
-                # hook, registered with the first renderer, terminates the display)
-                atexit.register(_close_at_exit, weakref.ref(self))
-                self._exit_hook = True
-            if self.fast_render:
+            renderer = mujoco.Renderer(env.model, *self.config.image_size)
+            self._close_at_exit()
+            if self.config.fast_render:
                 renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
                 renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
             self._sims[task] = (env, renderer, variations)
@@ -107,12 +105,13 @@ class MetaWorldEnv(BenchmarkEnv):
         """The underlying Meta-World env of the current task."""
         return self._sim(self.task_name)[0]
 
-    def mujoco_model(self) -> Any:
-        """The MuJoCo model of the current task, for scene perturbations (which restore what they change)."""
+    # -- SceneEditable: scene perturbations edit the model and restore what they change --------
+    def scene_model(self) -> Any:
+        """The MuJoCo model of the current task."""
         return self._sim(self.task_name)[0].model
 
     def observe(self) -> dict[str, Any]:
-        """Render the current state again (after a scene perturbation changed the model)."""
+        """The observation of the current state, rendered again (after the model was edited)."""
         import mujoco
 
         env = self.sim_env
@@ -179,7 +178,9 @@ class MetaWorldEnv(BenchmarkEnv):
         return np.ascontiguousarray(renderer.render()[::-1])
 
     def _obs(self, mw_obs: np.ndarray) -> dict[str, Any]:
-        state = mw_obs[:STATE_DIM] if not self.privileged_state else np.concatenate([mw_obs[:STATE_DIM], mw_obs])
+        state = mw_obs[:STATE_DIM]
+        if self.config.privileged_state:
+            state = np.concatenate([state, mw_obs])
         return {
             "images": {name: self._render(cam) for name, cam in self.cameras.items()},
             "state": np.asarray(state, dtype=np.float32),
@@ -189,12 +190,6 @@ class MetaWorldEnv(BenchmarkEnv):
     def _info(self, success: bool) -> dict[str, Any]:
         return {"success": success, "task": self.task_name, "init_id": self._init_id,
                 "metaworld_obs": self._mw_obs}
-
-
-def _close_at_exit(ref: weakref.ref) -> None:
-    env = ref()
-    if env is not None:
-        env.close()
 
 
 def _shift_object(env: Any, offset: np.ndarray) -> None:

@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from envs.base import BenchmarkEnv, observation_space
+from vla_bench.env import BenchmarkEnv, EnvConfig, observation_space
 from vla_bench.policy import episode_rng
 from vla_bench.suite import SuiteSpec, TaskSpec
 from vla_bench.types import ActionDim, ActionSpec, EpisodeSpec, Observation
@@ -37,29 +37,24 @@ SCRIPTED = SuiteSpec(
 class ScriptedEnv(BenchmarkEnv):
     """Point reaching: state (x, y), action (dx, dy, gripper) in [-1, 1], success within 0.1 of target."""
 
-    class Config(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True)
+    class Config(EnvConfig):
         image_size: tuple[int, int] = (32, 32)
         crash_init_ids: tuple[int, ...] = ()
         die_init_ids: tuple[int, ...] = ()
         flaky_dir: str | None = None
         step_delay_s: float = Field(default=0.0, ge=0.0)
 
-    def __init__(self, image_size: tuple[int, int] = (32, 32), crash_init_ids: tuple[int, ...] = (),
-                 die_init_ids: tuple[int, ...] = (), flaky_dir: str | None = None,
-                 step_delay_s: float = 0.0) -> None:
+    config: Config
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.suite = SCRIPTED
-        self.size = tuple(image_size)
-        self.crash_init_ids = set(crash_init_ids)
-        self.die_init_ids = set(die_init_ids)
-        self.flaky_dir = flaky_dir
-        self.step_delay_s = step_delay_s
         self.action_spec = ActionSpec(
             dims=(ActionDim("dx", -1, 1), ActionDim("dy", -1, 1), ActionDim("gripper", -1, 1, "gripper")),
             control="delta_pos", gripper_index=2,
         )
         self.action_space = gym.spaces.Box(-1, 1, (3,), np.float32)
-        self.observation_space = observation_space({"primary": self.size}, 2)
+        self.observation_space = observation_space({"primary": self.config.image_size}, 2)
         self._task, self._init_id, self._pos, self._t = SCRIPTED.tasks[0].name, 0, np.zeros(2), 0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
@@ -73,19 +68,20 @@ class ScriptedEnv(BenchmarkEnv):
         return self._obs(), self._info(False)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        if self._init_id in self.crash_init_ids:
+        cfg = self.config
+        if self._init_id in cfg.crash_init_ids:
             raise RuntimeError(f"scripted crash at init_id {self._init_id}")
-        if self._init_id in self.die_init_ids:
+        if self._init_id in cfg.die_init_ids:
             os._exit(3)  # the whole process dies, as a segfaulting simulator would
-        if self.flaky_dir is not None:
-            marker = Path(self.flaky_dir) / f"{self._task}-{self._init_id}"
+        if cfg.flaky_dir is not None:
+            marker = Path(cfg.flaky_dir) / f"{self._task}-{self._init_id}"
             if not marker.exists():
                 marker.touch()
                 raise RuntimeError(f"transient scripted crash at {self._task}/{self._init_id}")
-        if self.step_delay_s:
+        if cfg.step_delay_s:
             import time
 
-            time.sleep(self.step_delay_s)
+            time.sleep(cfg.step_delay_s)
         a = np.clip(np.asarray(action, dtype=np.float64), -1, 1)
         self._pos = np.clip(self._pos + 0.1 * a[:2], -1, 1)
         self._t += 1
@@ -100,13 +96,13 @@ class ScriptedEnv(BenchmarkEnv):
                 "target": np.array(TARGETS[self._task], dtype=np.float32), "pid": os.getpid()}
 
     def _obs(self) -> dict[str, Any]:
-        h, w = self.size
+        h, w = self.config.image_size
         img = np.full((h, w, 3), 255, np.uint8)
         for (x, y), colour in ((TARGETS[self._task], (255, 0, 0)), (tuple(self._pos), (0, 0, 255))):
             r, c = int((1 - (y + 1) / 2) * (h - 1)), int((x + 1) / 2 * (w - 1))
             img[max(r - 1, 0): r + 2, max(c - 1, 0): c + 2] = colour
         return {"images": {"primary": img}, "state": self._pos.astype(np.float32),
-                "instruction": self.suite.task(self._task).instruction}
+                "instruction": SCRIPTED.task(self._task).instruction}
 
     def simulator_versions(self) -> dict[str, str]:
         return {"scripted": "1"}
@@ -121,16 +117,16 @@ class ScriptedExpert:
         model_config = ConfigDict(extra="forbid", frozen=True)
         gain: float = Field(default=5.0, gt=0)
 
-    def __init__(self, gain: float = 5.0) -> None:
-        self.gain = gain
+    def __init__(self, **kwargs: Any) -> None:
+        self.config = self.Config(**kwargs)
         self._spec: ActionSpec | None = None
 
     def reset(self, episode: EpisodeSpec, action_spec: ActionSpec) -> None:
         self._spec = action_spec
 
     def act(self, obs: Observation) -> np.ndarray:
-        d = np.clip(self.gain * (np.asarray(obs.info["target"]) - obs.state), -1, 1)
+        d = np.clip(self.config.gain * (np.asarray(obs.info["target"]) - obs.state), -1, 1)
         return np.array([[d[0], d[1], 1.0]], dtype=np.float32)
 
     def metadata(self) -> dict[str, Any]:
-        return {"gain": self.gain}
+        return {"gain": self.config.gain}

@@ -19,13 +19,25 @@ class _NoKwargs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ZeroPolicy:
+class _ReferencePolicy:
+    """What the three share: no knobs, declared as an empty ``Config`` so config files are checked too."""
+
+    Config = _NoKwargs
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.config = self.Config(**kwargs)
+
+    def metadata(self) -> dict[str, Any]:
+        return {}
+
+
+class ZeroPolicy(_ReferencePolicy):
     """All-zero actions: the robot holds still (gripper half-way, i.e. 0)."""
 
     name = "zero"
-    Config = _NoKwargs
 
-    def __init__(self) -> None:
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._dim = 0
 
     def reset(self, episode: EpisodeSpec, action_spec: ActionSpec) -> None:
@@ -34,17 +46,14 @@ class ZeroPolicy:
     def act(self, obs: Observation) -> np.ndarray:
         return np.zeros((1, self._dim), dtype=np.float32)
 
-    def metadata(self) -> dict[str, Any]:
-        return {}
 
-
-class RandomPolicy:
+class RandomPolicy(_ReferencePolicy):
     """Uniform actions in the action spec's range, seeded by the episode identity."""
 
     name = "random"
-    Config = _NoKwargs
 
-    def __init__(self) -> None:
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._rng = np.random.default_rng(0)
         self._low = self._high = np.zeros(0, dtype=np.float32)
 
@@ -55,11 +64,8 @@ class RandomPolicy:
     def act(self, obs: Observation) -> np.ndarray:
         return self._rng.uniform(self._low, self._high)[None].astype(np.float32)
 
-    def metadata(self) -> dict[str, Any]:
-        return {}
 
-
-class OraclePolicy:
+class OraclePolicy(_ReferencePolicy):
     """Meta-World's own scripted policy for the episode's task, driven by privileged state.
 
     Reads ``obs.info["metaworld_obs"]``; its gripper output (+1 close) is converted to the
@@ -67,9 +73,9 @@ class OraclePolicy:
     """
 
     name = "oracle"
-    Config = _NoKwargs
 
-    def __init__(self) -> None:
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._experts: dict[str, Any] = {}
         self._task = ""
 

@@ -2,8 +2,8 @@
 
 Everything is loaded once at construction; ``act`` runs observation -> tokens -> ``decoder.decode`` ->
 action bins -> float chunk. The same object serves the in-process runner (``reset(episode, spec)`` and
-``act``) and the policy server (``reset(session, episode, spec)``, ``act_batch``, ``close_session``), so a
-batch of sessions is one decode call.
+``act``) and the policy server (``reset_session(session, episode, spec)``, ``act_batch``,
+``close_session``), so a batch of sessions is one decode call.
 
 Randomness is paired across policies and runs: each session owns a ``torch.Generator`` seeded from
 the episode identity (``episode_rng(episode, "vla-decoder")``). Every act draws one seed per session from
@@ -14,7 +14,6 @@ episode and step; in a batch of several sessions it also depends on which sessio
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import re
 import time
@@ -31,6 +30,7 @@ from policies import sequence as seq
 from policies.decoders.base import DecodeRequest
 from policies.preprocess import camera_tensor
 from vla_bench.policy import episode_rng
+from vla_bench.registry import did_you_mean
 from vla_bench.types import ActionSpec, EpisodeSpec, Observation
 
 _LOCAL = "_local"  # the session used by the in-process ``reset``/``act`` pair
@@ -77,8 +77,7 @@ class VLAConfig(BaseModel):
             for err in exc.errors():
                 msg = err["msg"]
                 if err["type"] == "extra_forbidden":
-                    close = difflib.get_close_matches(str(err["loc"][-1]), list(model.model_fields), n=1)
-                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    hint = did_you_mean(str(err["loc"][-1]), model.model_fields)
                     msg = f"unknown key for decoder {name!r}{hint} (allowed: {', '.join(sorted(model.model_fields))})"
                 details.append({"type": PydanticCustomError("decoder_kwargs", msg), "loc": tuple(err["loc"]),
                                 "input": err.get("input")})
@@ -98,26 +97,23 @@ class VLAPolicy:
 
     Config = VLAConfig
 
-    def __init__(self, checkpoint: str, decoder: str, decoder_kwargs: dict[str, Any] | None = None,
-                 execute_steps: int | None = None, device: str = "cpu", threads: int | None = None,
-                 future_images_dir: str | None = None) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         from policies.backbone import BackboneConfig
         from policies.tokenizers import load_tokenizer
         from policies.tokenizers.bins import ActionTokenizer
         from policies.tokenizers.state import StateTokenizer
 
-        self.config = VLAConfig(checkpoint=checkpoint, decoder=decoder, decoder_kwargs=decoder_kwargs or {},
-                                execute_steps=execute_steps, device=device, threads=threads,
-                                future_images_dir=future_images_dir)
-        if threads is not None:
-            torch.set_num_threads(threads)
-        self.path = Path(checkpoint)
+        self.config = self.Config(**kwargs)
+        cfg = self.config
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
+        self.path = Path(cfg.checkpoint)
         self.ckpt = ckpt_io.load_config(self.path)  # a clear FileNotFoundError for a wrong path
-        self.device = torch.device(device)
+        self.device = torch.device(cfg.device)
         backbone = BackboneConfig.from_dict(self.ckpt.backbone)
         self.vocab = backbone.vocab
         self.spec = seq.SequenceSpec(vocab=self.vocab, **self.ckpt.sequence)
-        self.model = ckpt_io.load_model(self.path, device)
+        self.model = ckpt_io.load_model(self.path, cfg.device)
         norm = ckpt_io.load_norm(self.path)
         missing = {"action", "state"} - set(norm)
         if missing:
@@ -128,7 +124,8 @@ class VLAPolicy:
         self.cameras = list(self.ckpt.preprocess["cameras"])
         self.image_size = int(self.ckpt.preprocess["image_size"])
         self._check_sizes()
-        self.decoder = _decoder_class(decoder)(**self.config.decoder_kwargs)
+        decoder = cfg.decoder
+        self.decoder = _decoder_class(decoder)(**cfg.decoder_kwargs)
         self.decoder_name = decoder
         self.name = f"vla-{decoder}"
         if self.decoder.region not in seq.REGIONS:
@@ -136,13 +133,12 @@ class VLAPolicy:
         if self.decoder.region == "image+action" and self.spec.future_tokens < 1:
             raise ValueError(f"decoder {decoder!r} predicts a future image but checkpoint {self.path} has no "
                              "future-image tokens (sequence.future_tokens = 0)")
-        self.execute_steps = execute_steps or self.spec.chunk
+        self.execute_steps = cfg.execute_steps or self.spec.chunk
         if self.execute_steps > self.spec.chunk:
             raise ValueError(f"execute_steps {self.execute_steps} exceeds the checkpoint's chunk of {self.spec.chunk}")
         self.images = None
-        if future_images_dir is not None and self.decoder.region == "image+action":
+        if cfg.future_images_dir is not None and self.decoder.region == "image+action":
             self.images = load_tokenizer(self.path / "tokenizers" / "image")
-        self._has_action_dim = "action_dim" in {f.name for f in dataclasses.fields(DecodeRequest)}
         self.digest = ckpt_io.digest(self.path)
         self._sessions: dict[str, _Session] = {}
         self._decodes = self._nfe = self._invalid = 0
@@ -160,14 +156,12 @@ class VLAPolicy:
                              f"state dims, the sequence {self.spec.action_dim} / {self.spec.state_dim}")
 
     # -- episodes ----------------------------------------------------------------------------
-    def reset(self, *args: Any) -> None:
-        """``reset(episode, action_spec)`` (in-process) or ``reset(session, episode, action_spec)`` (server)."""
-        if len(args) == 2:
-            session, (episode, action_spec) = _LOCAL, args
-        elif len(args) == 3:
-            session, episode, action_spec = args
-        else:
-            raise TypeError("reset takes (episode, action_spec) or (session, episode, action_spec)")
+    def reset(self, episode: EpisodeSpec, action_spec: ActionSpec) -> None:
+        """Start an episode of the in-process ``reset``/``act`` pair (the Policy protocol)."""
+        self.reset_session(_LOCAL, episode, action_spec)
+
+    def reset_session(self, session: str, episode: EpisodeSpec, action_spec: ActionSpec) -> None:
+        """Start an episode of one server session (the BatchPolicy protocol)."""
         self._check_action_spec(action_spec)
         seed = int(episode_rng(episode, "vla-decoder").integers(0, 2**62))
         gen = torch.Generator().manual_seed(seed)
@@ -236,9 +230,8 @@ class VLAPolicy:
         draws = [int(torch.randint(0, 2**62, (1,), generator=s.generator)) for s in sessions]
         seed = int(hashlib.sha256(repr(draws).encode()).hexdigest()[:15], 16)
         gen = torch.Generator(device=self.device).manual_seed(seed)
-        kwargs: dict[str, Any] = {"action_dim": self.spec.action_dim} if self._has_action_dim else {}
         return DecodeRequest(model=self.model, vocab=self.vocab, prefix=prefix, region=region, images=images,
-                             generator=gen, **kwargs)
+                             generator=gen, action_dim=self.spec.action_dim)
 
     def _save_future(self, obs: list[Observation], sessions: list[_Session], codes: Any) -> None:
         """Current frame and predicted future frame side by side, one PNG per step and episode."""

@@ -9,7 +9,7 @@ HEAVY = ["torch", "mujoco", "metaworld", "libero", "robosuite", "matplotlib", "s
 def test_import_is_light_and_silent():
     code = (
         "import sys; import vla_bench, vla_bench.registries, vla_bench.cli, vla_bench.config, vla_bench.runner, "
-        "vla_bench.records, envs, envs.base, policies; "
+        "vla_bench.records, vla_bench.env, envs, policies; "
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

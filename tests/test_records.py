@@ -2,7 +2,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vla_bench import records
-from vla_bench.types import EpisodeResult, EpisodeSpec, EpisodeStatus
+from vla_bench.types import EpisodeResult, EpisodeSpec, EpisodeStatus, SubtaskResult
 
 
 def result(init_id, status, policy="p", attempt=0):
@@ -42,5 +42,6 @@ def test_merge_has_one_result_per_identity(rows):
 
 def test_result_round_trip():
     r = EpisodeResult(EpisodeSpec("s", "t", 3, "vision.blur@2", 7), "p", EpisodeStatus.SUCCESS, 12,
-                      subtasks=(True, False), timing={"total_s": 1.5}, error=None, attempt=1)
+                      subtasks=(SubtaskResult("open drawer", True, 40), SubtaskResult("lift block", False, 360)),
+                      timing={"total_s": 1.5}, error=None, attempt=1)
     assert EpisodeResult.from_dict(r.to_dict()) == r

@@ -13,7 +13,7 @@ import yaml
 
 from vla_bench import records
 from vla_bench.config import parse_run_config
-from vla_bench.protocol import plan
+from vla_bench.plan import plan
 from vla_bench.runner import RunDirError, run
 
 

@@ -1,9 +1,11 @@
-"""Where episodes execute: in this process, or in a pool of worker processes.
+"""Where episodes execute. A backend takes attempts with ``submit``, hands back ``(attempt, result)``
+pairs from ``next_result`` and is shut down with ``close``; the runner never knows which one it has.
 
-Both backends take tasks with ``submit`` and hand back ``(task, result)`` pairs from ``next_result``.
-Pool workers are subprocesses (``python -m vla_bench.worker``) started under the interpreter the
-suite names, so benchmarks with clashing pins run in their own virtual environments. A worker that
-dies mid-episode yields an ERROR result for that episode and is replaced.
+Registered backends (``vla_bench.registries.backends``; a run config picks one with ``backend:``):
+``inprocess`` runs attempts one at a time in this process; ``pool`` runs N worker subprocesses
+(``python -m vla_bench.worker``) under the interpreter a suite names, so benchmarks with clashing pins
+run in their own virtual environments. A pool worker that dies mid-episode yields an ERROR result for
+that episode and is replaced. ``Router`` splits one run over several backends, one per interpreter.
 """
 
 from __future__ import annotations
@@ -15,28 +17,72 @@ import select
 import subprocess
 import sys
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vla_bench.config import PolicyConfig, RunConfig
-from vla_bench.executor import Executor
-from vla_bench.protocol import WorkItem
+from vla_bench.plan import WorkItem
 from vla_bench.types import EpisodeResult, EpisodeStatus
-from vla_bench.worker import item_to_dict
 
 
 @dataclass(frozen=True)
-class Task:
+class Attempt:
+    """One try at one work item: ``number`` counts earlier ERROR tries; ``fresh`` asks for a rebuilt env."""
+
     item: WorkItem
-    attempt: int = 0
+    number: int = 0
     fresh: bool = False
 
     @property
-    def env_key(self) -> tuple[str, str]:
-        """Episodes with the same key reuse one built simulator scene in a worker (a scheduling hint)."""
+    def affinity_key(self) -> tuple[str, str]:
+        """Attempts with the same key reuse one built simulator scene in a worker (a scheduling hint)."""
         return self.item.spec.suite, self.item.spec.task
+
+    def retry(self) -> Attempt:
+        return Attempt(self.item, self.number + 1, fresh=True)
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What every backend is built from: the run, the policy overrides (remote policies when the
+    websocket transport is on), the worker count, where logs go and which interpreter runs episodes
+    (None: this one)."""
+
+    cfg: RunConfig
+    policy_overrides: dict[int, PolicyConfig]
+    workers: int
+    log_dir: Path
+    python: str | None = None
+
+
+class Backend(ABC):
+    """The execution seam: attempts in, results out."""
+
+    def __init__(self, ctx: BackendContext) -> None:
+        self.ctx = ctx
+
+    @abstractmethod
+    def start(self) -> dict[str, str]:
+        """Start executing; return the simulator versions the episodes will run under."""
+
+    @abstractmethod
+    def submit(self, attempt: Attempt) -> None:
+        """Queue one attempt."""
+
+    @abstractmethod
+    def next_result(self) -> tuple[Attempt, EpisodeResult]:
+        """Block until one submitted attempt has a result."""
+
+    def ready(self) -> bool:
+        """Whether ``next_result`` would return without waiting on another process."""
+        return False
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop after the episodes in flight; drop the queued ones."""
 
 
 class AffinityQueue:
@@ -48,11 +94,11 @@ class AffinityQueue:
     """
 
     def __init__(self) -> None:
-        self._items: list[Task | None] = []
+        self._items: list[Attempt | None] = []
         self._cv = threading.Condition()
         self._active: dict[int, tuple[int, str] | None] = {}
 
-    def put(self, task: Task | None) -> None:
+    def put(self, task: Attempt | None) -> None:
         with self._cv:
             self._items.append(task)
             self._cv.notify()
@@ -61,38 +107,44 @@ class AffinityQueue:
         with self._cv:
             self._items = [t for t in self._items if t is None]
 
-    def get(self, worker: int) -> Task | None:
+    def get(self, worker: int) -> Attempt | None:
         with self._cv:
             while not self._items:
                 self._cv.wait()
             mine, others = self._active.get(worker), {k for w, k in self._active.items() if w != worker}
-            pick = next((i for i, t in enumerate(self._items) if t is not None and t.env_key == mine), None)
+            pick = next((i for i, t in enumerate(self._items) if t is not None and t.affinity_key == mine), None)
             if pick is None:
-                pick = next((i for i, t in enumerate(self._items) if t is not None and t.env_key not in others),
+                pick = next((i for i, t in enumerate(self._items) if t is not None and t.affinity_key not in others),
                             None)
             if pick is None:
                 pick = next((i for i, t in enumerate(self._items) if t is not None), 0)
             task = self._items.pop(pick)
-            self._active[worker] = task.env_key if task is not None else None
+            self._active[worker] = task.affinity_key if task is not None else None
             return task
 
 
-class InProcessBackend:
-    """Runs tasks one at a time in this process."""
+class InProcessBackend(Backend):
+    """Runs attempts one at a time in this process, when asked for a result."""
 
-    def __init__(self, cfg: RunConfig, policy_overrides: dict[int, PolicyConfig]) -> None:
-        self.executor = Executor(cfg, policy_overrides)
-        self._todo: deque[Task] = deque()
+    def __init__(self, ctx: BackendContext) -> None:
+        super().__init__(ctx)
+        from vla_bench.executor import Executor
+
+        self.executor = Executor(ctx.cfg, ctx.policy_overrides)
+        self._todo: deque[Attempt] = deque()
 
     def start(self) -> dict[str, str]:
         return self.executor.simulator_versions()
 
-    def submit(self, task: Task) -> None:
-        self._todo.append(task)
+    def submit(self, attempt: Attempt) -> None:
+        self._todo.append(attempt)
 
-    def next_result(self) -> tuple[Task, EpisodeResult]:
-        task = self._todo.popleft()
-        return task, self.executor.run(task.item, task.attempt, task.fresh)
+    def ready(self) -> bool:
+        return bool(self._todo)
+
+    def next_result(self) -> tuple[Attempt, EpisodeResult]:
+        attempt = self._todo.popleft()
+        return attempt, self.executor.run(attempt.item, attempt.number, attempt.fresh)
 
     def close(self) -> None:
         self.executor.close()
@@ -148,8 +200,7 @@ class _Worker:
             if task is None:
                 break
             try:
-                self._send({"cmd": "run", "item": item_to_dict(task.item), "attempt": task.attempt,
-                            "fresh": task.fresh})
+                self._send({"cmd": "run", "item": task.item.to_dict(), "attempt": task.number, "fresh": task.fresh})
                 reply = self._recv(self.pool.cfg.episode_timeout_s)
             except (BrokenPipeError, OSError):
                 reply = None
@@ -160,7 +211,7 @@ class _Worker:
                 self.timed_out = False
                 result = EpisodeResult(
                     task.item.spec, self.pool.cfg.policies[task.item.policy_index].display_name,
-                    EpisodeStatus.ERROR, 0, attempt=task.attempt,
+                    EpisodeStatus.ERROR, 0, attempt=task.number,
                     error=f"{why}; see logs/worker-{self.index}.log",
                 )
                 self.pool.outbox.put((task, result))
@@ -185,21 +236,19 @@ class _Worker:
             self.proc.stdout.close()
 
 
-class PoolBackend:
-    """N worker subprocesses under one interpreter, pulling tasks from a shared queue."""
+class PoolBackend(Backend):
+    """N worker subprocesses under one interpreter, pulling attempts from a shared affinity queue."""
 
-    def __init__(
-        self, cfg: RunConfig, policy_overrides: dict[int, PolicyConfig], workers: int, log_dir: Path,
-        python: str | None = None,
-    ) -> None:
-        self.cfg = cfg
-        self.cfg_json = cfg.model_dump(mode="json")
-        self.overrides_json = {str(k): v.model_dump(mode="json") for k, v in policy_overrides.items()}
-        self.python = python or sys.executable
-        self.log_dir = log_dir
+    def __init__(self, ctx: BackendContext) -> None:
+        super().__init__(ctx)
+        self.cfg = ctx.cfg
+        self.cfg_json = ctx.cfg.model_dump(mode="json")
+        self.overrides_json = {str(k): v.model_dump(mode="json") for k, v in ctx.policy_overrides.items()}
+        self.python = ctx.python or sys.executable
+        self.log_dir = ctx.log_dir
         self.inbox = AffinityQueue()
         self.outbox: queue.Queue[tuple[Any, Any]] = queue.Queue()
-        self.workers = [_Worker(self, i) for i in range(workers)]
+        self.workers = [_Worker(self, i) for i in range(ctx.workers)]
         self.threads: list[threading.Thread] = []
 
     def start(self) -> dict[str, str]:
@@ -212,20 +261,68 @@ class PoolBackend:
             self.threads.append(t)
         return sims
 
-    def submit(self, task: Task) -> None:
-        self.inbox.put(task)
+    def submit(self, attempt: Attempt) -> None:
+        self.inbox.put(attempt)
 
-    def next_result(self) -> tuple[Task, EpisodeResult]:
-        task, result = self.outbox.get()
-        if task is None:
+    def ready(self) -> bool:
+        return not self.outbox.empty()
+
+    def next_result(self) -> tuple[Attempt, EpisodeResult]:
+        attempt, result = self.outbox.get()
+        if attempt is None:
             raise result
-        return task, result
+        return attempt, result
 
     def close(self) -> None:
-        self.inbox.clear()  # drop queued tasks so workers stop after their current episode
+        self.inbox.clear()  # drop queued attempts so workers stop after their current episode
         for _ in self.workers:
             self.inbox.put(None)
         for t in self.threads:
             t.join(timeout=60)
         for w in self.workers:
             w.stop()
+
+
+def backend_name(cfg: RunConfig, python: str | None, workers: int) -> str:
+    """The run's backend for one interpreter: the configured one, else in-process for a single worker
+    under this interpreter and a pool otherwise."""
+    if cfg.backend is not None:
+        return cfg.backend
+    return "inprocess" if python is None and workers == 1 else "pool"
+
+
+class Router:
+    """One run over several backends: one per interpreter its suites name, each attempt to its own."""
+
+    def __init__(self, cfg: RunConfig, overrides: dict[int, PolicyConfig], workers: int, log_dir: Path) -> None:
+        from vla_bench.registries import backends
+
+        self.cfg = cfg
+        self.chosen = {py: backend_name(cfg, py, workers) for py in {s.python for s in cfg.suites}}
+        self.backends: dict[str | None, Backend] = {
+            py: backends.get(name)(BackendContext(cfg, overrides, workers, log_dir, py))
+            for py, name in self.chosen.items()
+        }
+        self.pending: dict[str | None, int] = {py: 0 for py in self.backends}
+
+    def start(self) -> dict[str, str]:
+        sims: dict[str, str] = {}
+        for b in self.backends.values():
+            sims.update(b.start())
+        return sims
+
+    def submit(self, attempt: Attempt) -> None:
+        py = self.cfg.suites[attempt.item.suite_index].python
+        self.backends[py].submit(attempt)
+        self.pending[py] += 1
+
+    def next_result(self) -> tuple[Attempt, EpisodeResult]:
+        """A result from a backend that has one ready, else wait on the first with work in flight."""
+        busy = [py for py, n in self.pending.items() if n]
+        py = next((p for p in busy if self.backends[p].ready()), busy[0])
+        self.pending[py] -= 1
+        return self.backends[py].next_result()
+
+    def close(self) -> None:
+        for b in self.backends.values():
+            b.close()

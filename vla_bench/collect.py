@@ -54,7 +54,7 @@ def collect(cfg: CollectConfig, log: Callable[[str], None] = print) -> dict[str,
     if unknown:
         raise ValueError(f"tasks {unknown} are not in suite {suite.name!r}")
     env_cls = registries.envs.get(suite.env)
-    env_kwargs = validate_kwargs(env_cls, {**suite.env_kwargs, **(cfg.env_kwargs or {})}, "collect", "env")
+    env_kwargs = validate_kwargs(env_cls.Config, {**suite.env_kwargs, **(cfg.env_kwargs or {})}, "collect", "env")
     env = env_cls(**env_kwargs)
     policy = registries.policies.get(cfg.policy)()
     cfg.output.mkdir(parents=True, exist_ok=True)

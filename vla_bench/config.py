@@ -7,7 +7,6 @@ nested key is caught at load time, not after an hour of rollouts.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -15,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vla_bench import registries
-from vla_bench.registry import RegistryError
+from vla_bench.registry import RegistryError, did_you_mean
 
 
 class ConfigError(ValueError):
@@ -63,6 +62,14 @@ class SuiteRunConfig(StrictModel):
         return v
 
 
+class ServerConfig(StrictModel):
+    """Where the run serves its policies under ``transport: websocket`` (policy i on ``port + i``; port 0
+    picks free ports). Loopback by default: a policy server has no authentication of its own."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+
+
 class RunConfig(StrictModel):
     """What ``vla-bench eval`` runs: suites x policies, with seeds and workers."""
 
@@ -76,6 +83,8 @@ class RunConfig(StrictModel):
     max_attempts: int = Field(default=2, gt=0)
     episode_timeout_s: float = Field(default=1800.0, gt=0)  # a worker silent this long is killed (ERROR)
     transport: Literal["inprocess", "websocket"] = "inprocess"
+    backend: str | None = None  # a registered backend; None: in-process for 1 worker, else a worker pool
+    policy_server: ServerConfig = Field(default_factory=ServerConfig)
     plugins: tuple[str, ...] = ()  # modules or .py files imported first; they register decoders, envs, ...
 
 
@@ -101,6 +110,7 @@ def _raise_validation(source: str, exc: ValidationError, prefix: str = "") -> No
 
 _MODELS: dict[str, type[BaseModel]] = {
     "RunConfig": RunConfig,
+    "ServerConfig": ServerConfig,
     "SuiteRunConfig": SuiteRunConfig,
     "PolicyConfig": PolicyConfig,
 }
@@ -143,11 +153,8 @@ def _check_registered(registry: Any, name: str, source: str, key: str) -> Any:
         raise ConfigError(source, key, str(exc)) from None
 
 
-def validate_kwargs(cls: Any, kwargs: Mapping[str, Any], source: str, key: str) -> dict[str, Any]:
-    """Validate constructor kwargs against ``cls.Config`` and return the normalized kwargs."""
-    model = getattr(cls, "Config", None)
-    if model is None:
-        return dict(kwargs)
+def validate_kwargs(model: type[BaseModel], kwargs: Mapping[str, Any], source: str, key: str) -> dict[str, Any]:
+    """Validate kwargs against ``model`` (e.g. a registered class's ``Config``) and return them normalized."""
     try:
         return model(**kwargs).model_dump()
     except ValidationError as exc:
@@ -155,10 +162,15 @@ def validate_kwargs(cls: Any, kwargs: Mapping[str, Any], source: str, key: str) 
         sub = _format_loc(tuple(err["loc"]))
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(str(err["loc"][-1]), list(model.model_fields), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(str(err["loc"][-1]), model.model_fields)
             msg = f"unknown key{hint} (allowed: {', '.join(sorted(model.model_fields))})"
         raise ConfigError(source, f"{key}.{sub}" if sub else key, msg) from None
+
+
+def _validate_init_kwargs(cls: Any, kwargs: Mapping[str, Any], source: str, key: str) -> dict[str, Any]:
+    """A registered class's constructor kwargs, checked against its ``Config`` when it declares one."""
+    model = getattr(cls, "Config", None)
+    return dict(kwargs) if model is None else validate_kwargs(model, kwargs, source, key)
 
 
 def load_policy_config(path: Path | str) -> PolicyConfig:
@@ -175,7 +187,7 @@ def validate_policy(data: Mapping[str, Any], source: str, key: str) -> PolicyCon
     except ValidationError as exc:
         _raise_validation(source, exc, key)
     cls = _check_registered(registries.policies, cfg.type, source, f"{key}.type" if key else "type")
-    kwargs = validate_kwargs(cls, cfg.kwargs, source, f"{key}.kwargs" if key else "kwargs")
+    kwargs = _validate_init_kwargs(cls, cfg.kwargs, source, f"{key}.kwargs" if key else "kwargs")
     return cfg.model_copy(update={"kwargs": kwargs})
 
 
@@ -183,12 +195,22 @@ def validate_suite(cfg: SuiteRunConfig, source: str, key: str) -> SuiteRunConfig
     spec = _check_registered(registries.suites, cfg.suite, source, f"{key}.suite")
     for i, t in enumerate(cfg.tasks or ()):
         if t not in spec.task_names:
-            close = difflib.get_close_matches(t, spec.task_names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(t, spec.task_names)
             raise ConfigError(source, f"{key}.tasks[{i}]", f"unknown task {t!r} in suite {spec.name!r}{hint}")
     env_cls = _check_registered(registries.envs, spec.env, source, f"{key}.suite")
-    env_kwargs = validate_kwargs(env_cls, {**spec.env_kwargs, **cfg.env}, source, f"{key}.env")
+    _check_mode(spec, env_cls, source, f"{key}.suite")
+    env_kwargs = _validate_init_kwargs(env_cls, {**spec.env_kwargs, **cfg.env}, source, f"{key}.env")
     return cfg.model_copy(update={"env": env_kwargs})
+
+
+def _check_mode(spec: Any, env_cls: Any, source: str, key: str) -> None:
+    """The suite's rollout mode and report layout exist, and its env implements what the mode needs."""
+    mode = _check_registered(registries.rollouts, spec.rollout, source, key)
+    _check_registered(registries.report_layouts, spec.report_layout, source, key)
+    needs = getattr(mode, "requires", None)
+    if needs is not None and not issubclass(env_cls, needs):
+        raise ConfigError(source, key, f"suite {spec.name!r} runs {spec.rollout!r} episodes, but env {spec.env!r} "
+                          f"({env_cls.__name__}) does not implement {needs.__name__}")
 
 
 def _load_plugins(entries: tuple[str, ...], source: str, base: Path) -> tuple[str, ...]:
@@ -227,13 +249,25 @@ def parse_run_config(data: Any, source: str, base: Path | None = None) -> RunCon
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise ConfigError(source, "policies", f"policy names must be unique, repeated: {sorted(dup)}; set 'name'")
+    _check_backend(cfg, source)
     return cfg.model_copy(update={"suites": suites, "policies": policies_v})
 
 
-def load_run_config(path: Path | str, overrides: Mapping[str, Any] | None = None) -> RunConfig:
-    """Load and fully validate a run config file; ``overrides`` come from the command line."""
+def _check_backend(cfg: RunConfig, source: str) -> None:
+    if cfg.backend is None:
+        return
+    _check_registered(registries.backends, cfg.backend, source, "backend")
+    if cfg.backend == "inprocess":
+        if cfg.workers != 1:
+            raise ConfigError(source, "backend", f"'inprocess' runs one episode at a time; workers is {cfg.workers} "
+                              "(use backend: pool, or workers: 1)")
+        foreign = [i for i, s in enumerate(cfg.suites) if s.python is not None]
+        if foreign:
+            raise ConfigError(source, f"suites[{foreign[0]}].python", "a suite under another interpreter needs "
+                              "worker processes; use backend: pool")
+
+
+def load_run_config(path: Path | str) -> RunConfig:
+    """Load and fully validate a run config file."""
     path = Path(path)
-    data = read_yaml(path)
-    if isinstance(data, dict) and overrides:
-        data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-    return parse_run_config(data, str(path), base=path.parent)
+    return parse_run_config(read_yaml(path), str(path), base=path.parent)

@@ -12,22 +12,19 @@ import traceback
 from typing import Any, Iterator
 
 from vla_bench import registries
-from vla_bench.config import PolicyConfig, RunConfig
-from vla_bench.protocol import WorkItem, resolve_suite
+from vla_bench.config import PolicyConfig, RunConfig, SuiteRunConfig
+from vla_bench.plan import WorkItem, resolve_suites
 from vla_bench.rollout import run_episode
+from vla_bench.suite import SuiteSpec
 from vla_bench.types import EpisodeResult, EpisodeStatus, stable_hash
 
 
-def env_key(cfg: RunConfig, suite_index: int) -> str:
+def env_key(suite: SuiteSpec, entry: SuiteRunConfig) -> str:
     """Suite entries with the same env and kwargs (e.g. one per perturbation in a sweep) share an env."""
-    entry = cfg.suites[suite_index]
-    suite = resolve_suite(entry)
     return stable_hash({"env": suite.env, "kwargs": {**suite.env_kwargs, **entry.env}})
 
 
-def make_env(cfg: RunConfig, suite_index: int) -> Any:
-    entry = cfg.suites[suite_index]
-    suite = resolve_suite(entry)
+def make_env(suite: SuiteSpec, entry: SuiteRunConfig) -> Any:
     return registries.envs.get(suite.env)(**{**suite.env_kwargs, **entry.env})
 
 
@@ -57,7 +54,8 @@ class Executor:
         self.cfg = cfg
         self._policy_cfgs = {i: (policy_overrides or {}).get(i, p) for i, p in enumerate(cfg.policies)}
         self._envs: dict[str, Any] = {}
-        self._keys = {i: env_key(cfg, i) for i in range(len(cfg.suites))}
+        self.suites = resolve_suites(cfg)
+        self._keys = {i: env_key(s, cfg.suites[i]) for i, s in enumerate(self.suites)}
         self._policies: dict[int, Any] = {}
 
     def simulator_versions(self) -> dict[str, str]:
@@ -70,7 +68,7 @@ class Executor:
     def _env(self, i: int) -> Any:
         key = self._keys[i]
         if key not in self._envs:
-            self._envs[key] = make_env(self.cfg, i)
+            self._envs[key] = make_env(self.suites[i], self.cfg.suites[i])
         return self._envs[key]
 
     def _policy(self, i: int) -> Any:
@@ -91,9 +89,8 @@ class Executor:
         entry = self.cfg.suites[item.suite_index]
         try:
             env, policy = self._env(item.suite_index), self._policy(item.policy_index)
-            suite = resolve_suite(entry)
             with _perturbed(env, item) as penv:
-                result = run_episode(penv, policy, item.spec, suite, max_steps=entry.max_steps)
+                result = run_episode(penv, policy, item.spec, self.suites[item.suite_index], max_steps=entry.max_steps)
         except Exception:  # noqa: BLE001 - construction or perturbation crash is an ERROR, not a failure
             result = EpisodeResult(item.spec, name, EpisodeStatus.ERROR, 0, error=traceback.format_exc(limit=20))
         if result.status is EpisodeStatus.ERROR:

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from vla_bench import __version__
 from vla_bench.config import RunConfig
+from vla_bench.plan import Plan
 from vla_bench.types import stable_hash
 
 TRACKED_PACKAGES = (
@@ -22,9 +23,9 @@ TRACKED_PACKAGES = (
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """Hash of everything that defines the episodes and their outcome (not workers or output)."""
+    """Hash of everything that defines the episodes and their outcome (not where or how fast they run)."""
     d = cfg.model_dump(mode="json")
-    for k in ("workers", "output"):
+    for k in ("workers", "output", "backend", "policy_server"):
         d.pop(k, None)
     if not d.get("plugins"):
         d.pop("plugins", None)  # runs without plugins keep the hash they had before the key existed
@@ -78,14 +79,18 @@ def checkpoint_hashes(cfg: RunConfig) -> dict[str, str]:
     return out
 
 
-def build_manifest(cfg: RunConfig, n_planned: int, simulators: dict[str, str] | None = None) -> dict[str, Any]:
+def build_manifest(cfg: RunConfig, plan: Plan, backends: Iterable[str] = (),
+                   simulators: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "vla_bench_version": __version__,
         "config": cfg.model_dump(mode="json"),
         "config_hash": config_hash(cfg),
-        "planned_episodes": n_planned,
+        "planned_episodes": len(plan),
         "policies": [p.display_name for p in cfg.policies],
         "suites": [s.suite for s in cfg.suites],
+        "rollouts": {s.name: s.rollout for s in plan.suites},
+        "report_layouts": {s.name: s.report_layout for s in plan.suites},
+        "backend": sorted(set(backends)),
         "seed": cfg.seed,
         "git_sha": git_sha(),
         "packages": package_versions(),

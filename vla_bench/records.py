@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from vla_bench.types import EpisodeResult, EpisodeStatus
+from vla_bench.types import EpisodeResult
 
 MANIFEST = "run.json"
 EPISODES = "episodes.jsonl"
@@ -63,10 +63,6 @@ def final_results(attempts: Iterable[EpisodeResult]) -> list[EpisodeResult]:
 def load_results(run_dirs: Iterable[Path]) -> list[EpisodeResult]:
     """Merge the final results of several run directories (shards, resumed runs, other policies)."""
     return final_results(a for d in run_dirs for a in iter_attempts(Path(d)))
-
-
-def error_attempts(run_dir: Path) -> int:
-    return sum(1 for a in iter_attempts(run_dir) if a.status is EpisodeStatus.ERROR)
 
 
 @dataclass

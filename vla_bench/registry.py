@@ -1,7 +1,10 @@
 """One registry mechanism for envs, policies, decoders, perturbations and suites.
 
 Entries are lazy: a name maps to a ``"module:attr"`` string that is imported on first ``get``.
-Third-party packages add entries through the entry-point group ``vla_bench.<kind>``; nothing is
+Packages add entries in two ways, both discovered on first use: one entry point per name in the group
+``vla_bench.<kind>s``, or one *catalogue* in the group ``vla_bench.catalogues``: a mapping
+``{"envs": {name: "module:attr"}, "suites": {...}, ...}`` kept beside the code it names (the in-tree
+``envs`` and ``policies`` packages register this way, so the core names none of them). Nothing is
 imported until a name is asked for. Duplicate names raise; unknown names raise with suggestions.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from importlib import metadata
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, Mapping, TypeVar
 
 T = TypeVar("T")
 
@@ -20,6 +23,13 @@ class RegistryError(KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want plain text.
         return str(self.args[0])
+
+
+def did_you_mean(name: str, choices: Iterable[str], n: int = 1, cutoff: float = 0.6) -> str:
+    """``"; did you mean 'x'?"`` naming up to ``n`` close matches of ``name``, or ``""``: the one hint
+    every unknown-name error (registries, config keys, task names) appends."""
+    close = difflib.get_close_matches(name, list(choices), n=n, cutoff=cutoff)
+    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
 
 
 def import_string(target: str) -> object:
@@ -36,12 +46,16 @@ def import_string(target: str) -> object:
 class Registry(Generic[T]):
     """A name -> object mapping with lazy imports and entry-point discovery."""
 
-    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+    def __init__(self, kind: str, entry_point_group: str | None = None,
+                 builtin: Mapping[str, str] | None = None) -> None:
         self.kind = kind
         self.group = entry_point_group or f"vla_bench.{kind}s"
+        self.section = self.group.rpartition(".")[2]  # this registry's key in a catalogue
         self._entries: dict[str, str | T] = {}
         self._origin: dict[str, str] = {}
         self._discovered = False
+        for name, target in (builtin or {}).items():  # the core's own entries; discovery stays lazy
+            self._add(name, target, "vla_bench")
 
     def add(self, name: str, target: str | T, *, origin: str = "in-tree") -> None:
         """Register ``target`` (an object or a lazy ``"module:attr"`` string) under ``name``."""
@@ -69,8 +83,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         self._discover()
         if name not in self._entries:
-            close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            hint = did_you_mean(name, self._entries, n=3, cutoff=0.5)
             raise RegistryError(
                 f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._entries)) or 'none'})"
             )
@@ -110,7 +123,17 @@ class Registry(Generic[T]):
         if self._discovered:
             return
         self._discovered = True
+        for ep in metadata.entry_points(group=CATALOGUE_GROUP):
+            entries = ep.load().get(self.section, {})
+            for name, target in entries.items():
+                self._add(name, target, f"catalogue {ep.value} ({_dist_name(ep)})")
         for ep in metadata.entry_points(group=self.group):
-            dist = getattr(ep, "dist", None)
-            origin = f"entry point {ep.name} ({dist.name if dist else 'unknown distribution'})"
-            self._add(ep.name, ep.value, origin)
+            self._add(ep.name, ep.value, f"entry point {ep.name} ({_dist_name(ep)})")
+
+
+CATALOGUE_GROUP = "vla_bench.catalogues"
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist else "unknown distribution"

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vla_bench import records
-from vla_bench.backends import InProcessBackend, PoolBackend, Task
+from vla_bench.backends import Attempt, Router, backend_name
 from vla_bench.config import PolicyConfig, RunConfig
 from vla_bench.manifest import build_manifest, config_hash
+from vla_bench.plan import Plan, plan
 from vla_bench.progress import Progress
-from vla_bench.protocol import WorkItem, plan
 from vla_bench.types import EpisodeResult, EpisodeStatus
 
 
@@ -40,7 +40,7 @@ class RunSummary:
     results: list[EpisodeResult] = field(default_factory=list)
 
 
-def prepare_run_dir(cfg: RunConfig, out_dir: Path, resume: bool, n_planned: int) -> dict[str, Any]:
+def prepare_run_dir(cfg: RunConfig, out_dir: Path, resume: bool, the_plan: Plan, backends: list[str]) -> dict[str, Any]:
     manifest_path = out_dir / records.MANIFEST
     if manifest_path.exists():
         if not resume:
@@ -52,13 +52,13 @@ def prepare_run_dir(cfg: RunConfig, out_dir: Path, resume: bool, n_planned: int)
                 f"{config_hash(cfg)[:12]}); resume needs the same suites, policies, seeds and episode counts"
             )
         return old
-    manifest = build_manifest(cfg, n_planned)
+    manifest = build_manifest(cfg, the_plan, backends)
     records.write_manifest(out_dir, manifest)
     return manifest
 
 
-def pending_tasks(cfg: RunConfig, items: list[WorkItem], out_dir: Path) -> tuple[list[Task], int]:
-    """Tasks still to run, with attempt numbers continuing from earlier ERROR attempts."""
+def pending_attempts(cfg: RunConfig, the_plan: Plan, out_dir: Path) -> tuple[list[Attempt], int]:
+    """Attempts still to run, numbered on from earlier ERROR attempts (which ask for a fresh env)."""
     counted: set[tuple[str, str]] = set()
     errors: dict[tuple[str, str], int] = {}
     for a in records.iter_attempts(out_dir):
@@ -67,19 +67,20 @@ def pending_tasks(cfg: RunConfig, items: list[WorkItem], out_dir: Path) -> tuple
             counted.add(k)
         else:
             errors[k] = errors.get(k, 0) + 1
-    todo: list[Task] = []
-    for item in items:
+    todo: list[Attempt] = []
+    for item in the_plan.items:
         k = (cfg.policies[item.policy_index].display_name, item.spec.key)
         if k in counted or errors.get(k, 0) >= cfg.max_attempts:
             continue
         n_err = errors.get(k, 0)
-        todo.append(Task(item, attempt=n_err, fresh=n_err > 0))
-    return todo, len(items) - len(todo)
+        todo.append(Attempt(item, number=n_err, fresh=n_err > 0))
+    return todo, len(the_plan) - len(todo)
 
 
 @contextlib.contextmanager
 def policy_servers(cfg: RunConfig) -> Iterator[dict[int, PolicyConfig]]:
-    """With the websocket transport, serve each policy on loopback and point workers at it."""
+    """With the websocket transport, serve each policy (``policy_server``: loopback and free ports by
+    default) and point the env workers at it."""
     if cfg.transport != "websocket":
         yield {}
         return
@@ -87,88 +88,54 @@ def policy_servers(cfg: RunConfig) -> Iterator[dict[int, PolicyConfig]]:
     from vla_bench.transport.batching import as_batch_policy
     from vla_bench.transport.server import PolicyServer
 
+    host, base_port = cfg.policy_server.host, cfg.policy_server.port
+    connect = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
     servers, overrides = [], {}
     try:
         for i, p in enumerate(cfg.policies):
-            server = PolicyServer(as_batch_policy(lambda p=p: make_policy(p)), host="127.0.0.1", port=0)
+            server = PolicyServer(as_batch_policy(lambda p=p: make_policy(p)), host=host,
+                                  port=base_port + i if base_port else 0)
             port = server.start_in_thread()
             servers.append(server)
             overrides[i] = PolicyConfig(type="remote", name=p.display_name,
-                                        kwargs={"host": "127.0.0.1", "port": port, "name": p.display_name})
+                                        kwargs={"host": connect, "port": port, "name": p.display_name})
         yield overrides
     finally:
         for s in servers:
             s.stop()
 
 
-class _Router:
-    """Sends each task to the backend of its suite's interpreter."""
-
-    def __init__(self, cfg: RunConfig, overrides: dict[int, PolicyConfig], workers: int, out_dir: Path,
-                 force_pool: bool = False) -> None:
-        self.cfg = cfg
-        pythons = {s.python for s in cfg.suites}
-        self.backends: dict[str | None, Any] = {}
-        for py in pythons:
-            if py is None and workers == 1 and not force_pool:
-                self.backends[py] = InProcessBackend(cfg, overrides)
-            else:
-                self.backends[py] = PoolBackend(cfg, overrides, workers, out_dir / "logs", python=py)
-        self.pending: dict[str | None, int] = {py: 0 for py in pythons}
-
-    def start(self) -> dict[str, str]:
-        sims: dict[str, str] = {}
-        for b in self.backends.values():
-            sims.update(b.start())
-        return sims
-
-    def submit(self, task: Task) -> None:
-        py = self.cfg.suites[task.item.suite_index].python
-        self.backends[py].submit(task)
-        self.pending[py] += 1
-
-    def next_result(self) -> tuple[Task, EpisodeResult]:
-        # in-process backends run on demand; pools deliver from their threads
-        for py, b in self.backends.items():
-            if self.pending[py] and isinstance(b, InProcessBackend):
-                self.pending[py] -= 1
-                return b.next_result()
-        py = next(p for p, n in self.pending.items() if n)
-        self.pending[py] -= 1
-        return self.backends[py].next_result()
-
-    def close(self) -> None:
-        for b in self.backends.values():
-            b.close()
-
-
 def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool = True,
-        workers: int | None = None, stop_rule: Any = None, force_pool: bool = False) -> RunSummary:
+        workers: int | None = None, stop_rule: Any = None, backend: str | None = None) -> RunSummary:
     """Execute every pending episode of ``cfg`` into ``out_dir`` and return a summary.
 
-    ``workers`` overrides the config; ``force_pool`` runs even a single worker as a subprocess.
+    ``workers`` and ``backend`` override the config (neither changes what an episode is).
     ``stop_rule(result) -> bool`` ends the run early once it returns True (e.g. a decided comparison).
     """
     out_dir = Path(out_dir)
-    items = plan(cfg)
-    manifest = prepare_run_dir(cfg, out_dir, resume, len(items))
-    todo, skipped = pending_tasks(cfg, items, out_dir)
-    summary = RunSummary(out_dir, len(items), skipped)
+    if backend is not None:
+        cfg = cfg.model_copy(update={"backend": backend})
+    n_workers = workers or cfg.workers
+    the_plan = plan(cfg)
+    chosen = sorted({backend_name(cfg, s.python, n_workers) for s in cfg.suites})
+    manifest = prepare_run_dir(cfg, out_dir, resume, the_plan, chosen)
+    todo, skipped = pending_attempts(cfg, the_plan, out_dir)
+    summary = RunSummary(out_dir, len(the_plan), skipped)
     if not todo:
         summary.results = records.load_results([out_dir])
         return summary
-    bar = Progress(total=len(items), initial=skipped, enabled=progress)
+    bar = Progress(total=len(the_plan), initial=skipped, enabled=progress)
     for r in records.load_results([out_dir]):
         bar.update(r, advance=False)
     with policy_servers(cfg) as overrides:
-        router = _Router(cfg, overrides, workers or cfg.workers, out_dir, force_pool)
+        router = Router(cfg, overrides, n_workers, out_dir / "logs")
         try:
             t_start = time.perf_counter()
             sims = router.start()
             t_episodes = time.perf_counter()
             summary.startup_s = t_episodes - t_start
-            if sims and manifest.get("simulators") != sims:
-                manifest["simulators"] = sims
+            if (sims and manifest.get("simulators") != sims) or manifest.get("backend") != chosen:
+                manifest.update(simulators=sims or manifest.get("simulators", {}), backend=chosen)
                 records.write_manifest(out_dir, manifest)
             outstanding = 0
             for t in todo:
@@ -176,14 +143,14 @@ def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool =
                 outstanding += 1
             with records.EpisodeLog(out_dir / records.EPISODES) as log:
                 while outstanding:
-                    task, result = router.next_result()
+                    attempt, result = router.next_result()
                     outstanding -= 1
                     log.append(result)
                     summary.executed += 1
                     if result.status is EpisodeStatus.ERROR:
                         summary.errors += 1
-                        if task.attempt + 1 < cfg.max_attempts:
-                            router.submit(Task(task.item, task.attempt + 1, fresh=True))
+                        if attempt.number + 1 < cfg.max_attempts:
+                            router.submit(attempt.retry())
                             outstanding += 1
                             bar.note_retry()
                             continue

@@ -153,35 +153,74 @@ class EpisodeStatus(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class SubtaskResult:
+    """One link of a chained episode: which subtask, whether it succeeded, and the steps it took."""
+
+    name: str
+    success: bool
+    steps: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "success": self.success, "steps": self.steps}
+
+    @classmethod
+    def from_any(cls, d: Any, index: int = 0) -> SubtaskResult:
+        """From a record; a bare bool (records written before subtasks had names) gets a positional name."""
+        if isinstance(d, Mapping):
+            return cls(str(d["name"]), bool(d["success"]), int(d.get("steps", 0)))
+        return cls(f"subtask-{index + 1}", bool(d))
+
+
+@dataclass(frozen=True)
 class EpisodeResult:
-    """One line of episodes.jsonl: the outcome of one attempt at one episode identity."""
+    """One line of episodes.jsonl: the outcome of one attempt at one episode identity.
+
+    ``subtasks`` is filled by chained episodes (CALVIN-style), in order, up to the first failure;
+    ``extra`` holds mode-specific facts (operator labels, measured control rate, ...).
+    """
 
     spec: EpisodeSpec
     policy: str
     status: EpisodeStatus
     steps: int
-    subtasks: tuple[bool, ...] = ()
+    subtasks: tuple[SubtaskResult, ...] = ()
     timing: Mapping[str, float] = field(default_factory=dict)
     error: str | None = None
     attempt: int = 0
     video: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
         return self.status is EpisodeStatus.SUCCESS
 
+    @property
+    def chain_length(self) -> int:
+        """Subtasks completed in a row from the start of the chain."""
+        n = 0
+        for s in self.subtasks:
+            if not s.success:
+                break
+            n += 1
+        return n
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "spec": self.spec.to_dict(),
             "policy": self.policy,
             "status": self.status.value,
             "steps": self.steps,
-            "subtasks": list(self.subtasks),
+            "subtasks": [s.to_dict() for s in self.subtasks],
             "timing": dict(self.timing),
             "error": self.error,
             "attempt": self.attempt,
             "video": self.video,
         }
+        if self.subtasks:
+            d["chain_length"] = self.chain_length
+        if self.extra:
+            d["extra"] = dict(self.extra)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EpisodeResult:
@@ -190,11 +229,12 @@ class EpisodeResult:
             policy=d["policy"],
             status=EpisodeStatus(d["status"]),
             steps=int(d["steps"]),
-            subtasks=tuple(bool(x) for x in d.get("subtasks", ())),
+            subtasks=tuple(SubtaskResult.from_any(x, i) for i, x in enumerate(d.get("subtasks", ()))),
             timing=dict(d.get("timing", {})),
             error=d.get("error"),
             attempt=int(d.get("attempt", 0)),
             video=d.get("video"),
+            extra=dict(d.get("extra", {})),
         )
 
 

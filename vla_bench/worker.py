@@ -15,19 +15,10 @@ import json
 import os
 import sys
 import traceback
-from typing import Any, TextIO
+from typing import TextIO
 
 from vla_bench.config import PolicyConfig, RunConfig
-from vla_bench.protocol import WorkItem
-from vla_bench.types import EpisodeSpec
-
-
-def item_to_dict(item: WorkItem) -> dict[str, Any]:
-    return {"suite_index": item.suite_index, "policy_index": item.policy_index, "spec": item.spec.to_dict()}
-
-
-def item_from_dict(d: dict[str, Any]) -> WorkItem:
-    return WorkItem(int(d["suite_index"]), int(d["policy_index"]), EpisodeSpec.from_dict(d["spec"]))
+from vla_bench.plan import WorkItem
 
 
 def _channel() -> TextIO:
@@ -56,7 +47,7 @@ def main() -> int:
             out.write(json.dumps({"ready": True, "simulators": sims}) + "\n")
         elif msg["cmd"] == "run":
             assert executor is not None, "worker got 'run' before 'init'"
-            result = executor.run(item_from_dict(msg["item"]), msg.get("attempt", 0), msg.get("fresh", False))
+            result = executor.run(WorkItem.from_dict(msg["item"]), msg.get("attempt", 0), msg.get("fresh", False))
             out.write(json.dumps({"result": result.to_dict()}) + "\n")
     if executor is not None:
         executor.close()

@@ -62,7 +62,7 @@ def test_every_suite_and_preset_is_registered():
 
 
 def test_task_table_sizes_and_instructions():
-    from envs.base import INSTRUCTION_CHARSET
+    from vla_bench.env import INSTRUCTION_CHARSET
 
     for suite, n in REFERENCE["suites"].items():
         tasks = task_table()[suite]

@@ -94,8 +94,7 @@ def test_privileged_state_ablation():
 @pytest.mark.slow
 @pytest.mark.parametrize("suite", ["mt10", "mt50"])
 def test_cached_variations_equal_metaworlds_own(suite):
-    from envs.metaworld import BENCHMARK_SEED
-    from envs.metaworld_variations import compute, load
+    from envs.metaworld_variations import BENCHMARK_SEED, compute, load
 
     assert load(suite, BENCHMARK_SEED) == compute(suite, BENCHMARK_SEED)
 

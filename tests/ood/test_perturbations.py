@@ -2,6 +2,7 @@
 
 import re
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -105,6 +106,27 @@ def test_dynamics_latency_delays_actions_and_noise_grows():
     assert drift[0] < drift[2]
 
 
+@pytest.mark.parametrize("name", ["vision.blur", "language.synonym", "dynamics.latency",
+                                  "scene.object_position"])
+def test_wrappers_are_gymnasium_wrappers_that_forward_what_the_rollout_reads(name):
+    env = ScriptedEnv(image_size=(16, 16))
+    with perturbed(env, spec(f"{name}@2")) as e:
+        assert isinstance(e, gym.Wrapper) and e.unwrapped is env
+        assert e.action_spec is env.action_spec and e.suite is env.suite
+        assert np.array_equal(e.noop_action(), env.noop_action())
+
+
+@pytest.mark.parametrize("name", ["scene.camera_shift", "scene.lighting", "scene.table_color"])
+def test_scene_edits_need_a_scene_editable_env(name):
+    from vla_bench.ood.scene import SceneEditable
+
+    env = ScriptedEnv(image_size=(16, 16))
+    assert not isinstance(env, SceneEditable)
+    with pytest.raises(TypeError, match=r"ScriptedEnv does not implement SceneEditable"):
+        with perturbed(env, spec(f"{name}@1")):
+            pass
+
+
 @pytest.mark.sim
 @pytest.mark.parametrize("name", ["scene.camera_shift", "scene.lighting", "scene.table_color", "scene.object_position",
                                   "dynamics.init_noise"])
@@ -167,17 +189,20 @@ def test_camera_displacement_equals_the_level_and_the_model_is_restored():
     pytest.importorskip("metaworld")
     from envs.metaworld import MetaWorldEnv
 
+    from vla_bench.ood.scene import SceneEditable
+
     env = MetaWorldEnv(image_size=(32, 32), fast_render=True)
+    assert isinstance(env, SceneEditable)
     try:
         env.reset(seed=0, options={"task": "reach-v3", "init_id": 0})
-        before = env.unwrapped.mujoco_model().cam_pos.copy()
+        before = env.unwrapped.scene_model().cam_pos.copy()
         moved = []
         for sev in range(6):
             s = EpisodeSpec("mt10", "reach-v3", 0, f"scene.camera_shift@{sev}")
             with perturbed(env, s) as e:
                 e.reset(seed=0, options={"task": "reach-v3", "init_id": 0})
-                moved.append(float(np.linalg.norm(e.unwrapped.mujoco_model().cam_pos - before, axis=1).max()))
-            assert np.array_equal(env.unwrapped.mujoco_model().cam_pos, before)
+                moved.append(float(np.linalg.norm(e.unwrapped.scene_model().cam_pos - before, axis=1).max()))
+            assert np.array_equal(env.unwrapped.scene_model().cam_pos, before)
     finally:
         env.close()
     from vla_bench.registries import perturbations

@@ -91,7 +91,7 @@ def test_act_batch_equals_act_row_by_row_when_deterministic(make, decoder):
         p.reset(ep, SPEC)
         single.append(p.act(obs(i)))
     for i, ep in enumerate(episodes):
-        p.reset(f"s{i}", ep, SPEC)
+        p.reset_session(f"s{i}", ep, SPEC)
     batch = p.act_batch([(f"s{i}", obs(i)) for i in range(3)])
     for a, b in zip(single, batch):
         np.testing.assert_allclose(a, b, atol=1e-6)
@@ -104,7 +104,7 @@ def test_served_through_the_batch_adapter_as_one_instance(make):
     built = []
     server_side = as_batch_policy(lambda: built.append(make("tiny")) or built[-1])
     assert server_side is built[0] and len(built) == 1
-    server_side.reset("a", EpisodeSpec("mt10", "reach-v3", 0), SPEC)
+    server_side.reset_session("a", EpisodeSpec("mt10", "reach-v3", 0), SPEC)
     assert server_side.act_batch([("a", obs())])[0].shape == (2, 4)
     server_side.close_session("a")
     with pytest.raises(RuntimeError, match="act before reset"):

@@ -2,21 +2,27 @@ import numpy as np
 import pytest
 
 from vla_bench import records
-from vla_bench.types import EpisodeResult, EpisodeSpec, EpisodeStatus
+from vla_bench.types import EpisodeResult, EpisodeSpec, EpisodeStatus, SubtaskResult
 
 
 def write_run(path, rows, policies):
-    records.write_manifest(path, {"config_hash": "synthetic", "policies": policies})
+    layouts = {r.spec.suite: LAYOUTS.get(r.spec.suite, "per_task") for r in rows}
+    records.write_manifest(path, {"config_hash": "synthetic", "policies": policies, "report_layouts": layouts})
     with records.EpisodeLog(path / records.EPISODES) as log:
         for r in rows:
             log.append(r)
     return path
 
 
+LAYOUTS = {"calvin_abc_d": "calvin_chain", **{s: "libero" for s in ("libero_spatial", "libero_object", "libero_goal",
+                                                                    "libero_10")}}
+
+
 def outcome(policy, suite, task, i, ok, *, subtasks=(), perturbation="none", status=None):
     st = status or (EpisodeStatus.SUCCESS if ok else EpisodeStatus.TIMEOUT)
     return EpisodeResult(EpisodeSpec(suite, task, i, perturbation), policy, st, 10 + i,
-                         subtasks=tuple(subtasks), timing={"policy_s": 0.01 * (1 + (policy == "slow")),
+                         subtasks=tuple(SubtaskResult(f"s{j}", ok, 3) for j, ok in enumerate(subtasks)),
+                         timing={"policy_s": 0.01 * (1 + (policy == "slow")),
                                                            "total_s": 1.0})
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import re
 import shutil
@@ -7,10 +8,15 @@ from pathlib import Path
 import pytest
 
 from vla_bench.cli import main
-from vla_bench.records import load_results
-from vla_bench.report.model import build_tables
+from vla_bench.records import load_results, read_manifest
+from vla_bench.report.model import build_tables, layouts_from_manifests
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+def tables(*runs):
+    """Tables laid out as the runs' run.json say (report_layouts), as `vla-bench report` does."""
+    return build_tables(load_results(runs), layouts=layouts_from_manifests(read_manifest(r) for r in runs))
 
 
 def report(runs, fmt, tmp_path, name="out"):
@@ -33,7 +39,7 @@ def test_reports_match_golden_files_and_are_byte_stable(synthetic_runs, tmp_path
 def test_libero_layout_merges_shards_and_marks_only_significant_best(synthetic_runs):
     results = load_results([synthetic_runs["a"], synthetic_runs["b"]])
     assert len(results) == 4 * 2 * 25 * 2  # shards merged, the retried identity counted once
-    (table,) = build_tables(results)
+    (table,) = tables(synthetic_runs["a"], synthetic_runs["b"])
     assert table.title == "LIBERO" and table.columns == ["Spatial", "Object", "Goal", "Long", "Avg"]
     assert table.cells[("strong", "Spatial")].n == 50
     assert table.cells[("strong", "Spatial")].best  # 0.95 vs 0.6 on 50 paired episodes
@@ -42,7 +48,7 @@ def test_libero_layout_merges_shards_and_marks_only_significant_best(synthetic_r
 
 
 def test_calvin_layout(synthetic_runs):
-    (table,) = build_tables(load_results([synthetic_runs["calvin"]]))
+    (table,) = tables(synthetic_runs["calvin"])
     assert table.columns == ["1", "2", "3", "4", "5", "Avg. Len."]
     strong = [table.cells[("strong", str(i))].value for i in range(1, 6)]
     assert strong == sorted(strong, reverse=True)
@@ -50,12 +56,21 @@ def test_calvin_layout(synthetic_runs):
 
 
 def test_perturbed_results_get_their_own_table(synthetic_runs):
-    titles = [t.title for t in build_tables(load_results([synthetic_runs["mw"]]))]
+    titles = [t.title for t in tables(synthetic_runs["mw"])]
     assert titles == ["mt10", "mt10 [vision.blur@3]", "Degradation vs clean: strong"]
-    deg = build_tables(load_results([synthetic_runs["mw"]]))[-1]
+    deg = tables(synthetic_runs["mw"])[-1]
     assert deg.rows == ["vision.blur", "worst case"] and deg.columns == ["3"]
     cell = deg.cells[("vision.blur", "3")]
     assert cell.n == 10 and cell.value == pytest.approx(-0.4) and cell.lo <= -0.4 <= cell.hi
+
+
+def test_layout_comes_from_run_json_not_from_the_suite_name(synthetic_runs):
+    results = load_results([synthetic_runs["calvin"]])
+    assert [t.title for t in build_tables(results, layouts={"calvin_abc_d": "per_task"})] == ["calvin_abc_d"]
+    assert [t.title for t in build_tables(results, layouts={"calvin_abc_d": "calvin_chain"})] == ["CALVIN"]
+    renamed = [dataclasses.replace(r, spec=dataclasses.replace(r.spec, suite="abc_d_chains")) for r in results]
+    (table,) = build_tables(renamed, layouts={"abc_d_chains": "calvin_chain"})
+    assert table.title == "CALVIN" and table.columns[-1] == "Avg. Len."
 
 
 def test_compare_prints_paired_summary(synthetic_runs, capsys):

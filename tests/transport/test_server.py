@@ -185,7 +185,7 @@ class NativeBatch:
     def __init__(self):
         self.calls, self.init = [], {}
 
-    def reset(self, session, episode, action_spec):
+    def reset_session(self, session, episode, action_spec):
         self.init[session] = episode.init_id
 
     def act_batch(self, items):
@@ -329,12 +329,12 @@ def test_per_session_policies_build_one_instance_per_concurrent_session():
 
     batch = as_batch_policy(factory)
     assert batch.name == "echo" and len(built) == 1
-    batch.reset("a", EpisodeSpec("s", "t", 1), SPEC)
-    batch.reset("b", EpisodeSpec("s", "t", 2), SPEC)
+    batch.reset_session("a", EpisodeSpec("s", "t", 1), SPEC)
+    batch.reset_session("b", EpisodeSpec("s", "t", 2), SPEC)
     assert len(built) == 2
     assert [a.tolist() for a in batch.act_batch([("b", obs(0.0)), ("a", obs(1.0))])] == [[[2, 1.0]], [[1, 2.0]]]
     batch.close_session("a")
-    batch.reset("c", EpisodeSpec("s", "t", 3), SPEC)  # reuses the freed first instance
+    batch.reset_session("c", EpisodeSpec("s", "t", 3), SPEC)  # reuses the freed first instance
     assert len(built) == 2 and batch.metadata() == {"kind": "echo"}
     with pytest.raises(RuntimeError, match="act before reset"):
         batch.act_batch([("a", obs(0.0))])

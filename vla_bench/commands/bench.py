@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _rollout(args: argparse.Namespace) -> int:
-    from vla_bench.bench_rollout import RolloutBench, format_rollout_bench, run_rollout_bench
+    from envs.metaworld_bench import RolloutBench, format_rollout_bench, run_rollout_bench
 
     b = RolloutBench(tuple(args.tasks), args.episodes_per_task, args.steps, args.image_size,
                      not args.default_render, args.workers, args.repeats)

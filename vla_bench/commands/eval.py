@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policies", nargs="+", metavar="NAME", help="run only these policies of the config")
     p.add_argument("--tasks", nargs="+", metavar="TASK", help="run only these tasks")
     p.add_argument("--transport", choices=["inprocess", "websocket"], help="how workers reach the policy")
+    p.add_argument("--backend", help="where episodes run: a registered backend (inprocess, pool, ...; "
+                   "default: in-process for one worker, a worker pool otherwise)")
     p.add_argument("--stop-when-decided", action="store_true",
                    help="stop once the paired comparison of the first two policies is decided")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -31,7 +33,7 @@ def apply_overrides(data: Any, args: argparse.Namespace) -> Any:
     if not isinstance(data, dict):
         return data
     data = dict(data)
-    for key in ("workers", "seed", "transport"):
+    for key in ("workers", "seed", "transport", "backend"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     if isinstance(data.get("suites"), list):

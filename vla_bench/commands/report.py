@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vla_bench.records import load_results, read_manifest
-    from vla_bench.report.model import build_tables
+    from vla_bench.report.model import build_tables, layouts_from_manifests
     from vla_bench.report.render import FORMATS
 
     try:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if not results:
         print("error: the run directories hold no episodes", file=sys.stderr)
         return 2
-    tables = build_tables(results, args.ci)
+    tables = build_tables(results, args.ci, layouts_from_manifests(manifests.values()))
     if args.format == "html":
         from vla_bench.report.html import render_html
 

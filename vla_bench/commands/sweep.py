@@ -15,6 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", type=Path, help="sweep config: a run config plus a 'sweep:' section")
     p.add_argument("--episodes-per-task", type=int)
     p.add_argument("--workers", type=int)
+    p.add_argument("--backend", help="where episodes run: a registered backend (inprocess, pool, ...)")
     p.add_argument("--output", type=Path)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from vla_bench.runner import run as run_config
 
     try:
-        cfg = load_sweep(args.config, {"workers": args.workers})
+        cfg = load_sweep(args.config, {"workers": args.workers, "backend": args.backend})
         if args.episodes_per_task:
             cfg = cfg.model_copy(update={"suites": tuple(
                 s.model_copy(update={"episodes_per_task": args.episodes_per_task}) for s in cfg.suites)})

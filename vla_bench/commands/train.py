@@ -31,8 +31,7 @@ def run(args: argparse.Namespace) -> int:
                 data[key] = getattr(args, key)
         from policies.training.loop import TrainConfig, train
 
-        holder = type("Training", (), {"Config": TrainConfig})
-        cfg = TrainConfig(**validate_kwargs(holder, data, str(args.config), ""))
+        cfg = TrainConfig(**validate_kwargs(TrainConfig, data, str(args.config), ""))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,8 @@
 A perturbation is named ``kind.name`` and applied as ``kind.name@severity`` in the episode identity's
 ``perturbation`` field, so the exact perturbation is part of every record. Severity 0 is exactly the
 identity. Every random draw comes from a generator derived from the episode identity (and the step,
-for per-frame effects), so the same identity is perturbed the same way for every policy.
+for per-frame effects), so the same identity is perturbed the same way for every policy. Each one wraps
+the adapter in a gymnasium wrapper for the episode.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
+import gymnasium as gym
 import numpy as np
 
 from vla_bench.policy import episode_rng
-from vla_bench.types import EpisodeSpec
+from vla_bench.types import ActionSpec, EpisodeSpec
 
 MAX_SEVERITY = 5
 
@@ -30,24 +32,28 @@ def parse(perturbation: str) -> tuple[str, int]:
     return name, severity
 
 
-class EnvWrapper:
-    """Forwards everything to the wrapped env; subclasses override reset/step."""
+class PerturbationWrapper(gym.Wrapper):
+    """Base of every perturbation's wrapper (listed before ``gym.ObservationWrapper`` or ``gym.ActionWrapper``
+    where a subclass uses their hooks).
 
-    def __init__(self, env: Any) -> None:
-        self.env = env
+    Gymnasium wrappers forward no adapter attributes, so the ones a rollout reads (``action_spec``,
+    ``noop_action``, ``suite``) are forwarded here, from the nearest layer that has them.
+    """
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.env, name)
+    def __init__(self, env: gym.Env, pert: Perturbation) -> None:
+        super().__init__(env)
+        self.pert = pert
 
     @property
-    def unwrapped(self) -> Any:
-        return getattr(self.env, "unwrapped", self.env)
+    def action_spec(self) -> ActionSpec:
+        return self.env.get_wrapper_attr("action_spec")
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
-        return self.env.reset(seed=seed, options=options)
+    @property
+    def suite(self) -> Any:
+        return self.env.get_wrapper_attr("suite")
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        return self.env.step(action)
+    def noop_action(self) -> np.ndarray:
+        return self.env.get_wrapper_attr("noop_action")()
 
     def restore(self) -> None:
         """Undo any change to the simulator (the runner reuses the base env)."""
@@ -83,5 +89,5 @@ class Perturbation:
     def step_rng(self, step: int) -> np.random.Generator:
         return episode_rng(self.episode, f"{self.kind}.{self.name}/{step}")
 
-    def wrap(self, env: Any) -> EnvWrapper:
+    def wrap(self, env: gym.Env) -> PerturbationWrapper:
         raise NotImplementedError

@@ -5,26 +5,32 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 
-from vla_bench.ood.base import EnvWrapper, Perturbation
+from vla_bench.ood.base import Perturbation, PerturbationWrapper
 
 
-class _ActionWrapper(EnvWrapper):
-    def __init__(self, env: Any, pert: DynamicsPerturbation) -> None:
-        super().__init__(env)
-        self.pert, self.t = pert, 0
+class _ActionWrapper(PerturbationWrapper, gym.ActionWrapper):
+    """Changes every executed action; per-episode state (step count, latency queue) restarts at reset,
+    which also passes the perturbation's reset options (the start-pose offset) to the adapter."""
+
+    pert: DynamicsPerturbation
+
+    def __init__(self, env: gym.Env, pert: DynamicsPerturbation) -> None:
+        super().__init__(env, pert)
+        self.t = 0
         self.queue: deque[np.ndarray] = deque()
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         self.t = 0
         self.queue.clear()
-        return self.env.reset(seed=seed, options={**(options or {}), **self.pert.reset_options()})
+        return super().reset(seed=seed, options={**(options or {}), **self.pert.reset_options()})
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+    def action(self, action: Any) -> np.ndarray:
         a = self.pert.act(np.asarray(action, dtype=np.float32), self)
         self.t += 1
-        return self.env.step(a)
+        return a
 
 
 class DynamicsPerturbation(Perturbation):
@@ -36,7 +42,7 @@ class DynamicsPerturbation(Perturbation):
     def reset_options(self) -> dict[str, Any]:
         return {}
 
-    def wrap(self, env: Any) -> EnvWrapper:
+    def wrap(self, env: gym.Env) -> PerturbationWrapper:
         return _ActionWrapper(env, self)
 
 
@@ -49,7 +55,7 @@ class ActionNoise(DynamicsPerturbation):
         if not self.severity:
             return action
         noisy = action + self.step_rng(w.t).normal(0, self.param, action.shape)
-        spec = w.unwrapped.action_spec
+        spec = w.action_spec
         return np.clip(noisy, spec.low, spec.high).astype(np.float32)
 
 
@@ -63,7 +69,7 @@ class Latency(DynamicsPerturbation):
             return action
         w.queue.append(action)
         if len(w.queue) <= self.param:
-            return w.unwrapped.noop_action()
+            return w.noop_action()
         return w.queue.popleft()
 
 

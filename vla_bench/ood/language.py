@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vla_bench.ood.base import EnvWrapper, Perturbation
+import gymnasium as gym
+
+from vla_bench.ood.base import Perturbation, PerturbationWrapper
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "pick": ("grab", "take"), "put": ("place", "set"), "place": ("put", "set"), "push": ("shove", "nudge"),
@@ -58,26 +60,25 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
 }
 
 
-class _InstructionWrapper(EnvWrapper):
-    def __init__(self, env: Any, pert: LanguagePerturbation) -> None:
-        super().__init__(env)
-        self.pert, self.text = pert, None
+class _InstructionWrapper(PerturbationWrapper, gym.ObservationWrapper):
+    """Replaces the instruction, transformed once per episode (on the first observation)."""
 
-    def _apply(self, obs: dict[str, Any]) -> dict[str, Any]:
+    pert: LanguagePerturbation
+
+    def __init__(self, env: gym.Env, pert: LanguagePerturbation) -> None:
+        super().__init__(env, pert)
+        self.text: str | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        self.text = None
+        return super().reset(seed=seed, options=options)
+
+    def observation(self, obs: dict[str, Any]) -> dict[str, Any]:
         if self.pert.severity == 0:
             return obs
         if self.text is None:
             self.text = self.pert.transform(obs["instruction"])
         return {**obs, "instruction": self.text}
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
-        obs, info = self.env.reset(seed=seed, options=options)
-        self.text = None
-        return self._apply(obs), info
-
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        obs, r, term, trunc, info = self.env.step(action)
-        return self._apply(obs), r, term, trunc, info
 
 
 class LanguagePerturbation(Perturbation):
@@ -86,7 +87,7 @@ class LanguagePerturbation(Perturbation):
     def transform(self, text: str) -> str:
         raise NotImplementedError
 
-    def wrap(self, env: Any) -> EnvWrapper:
+    def wrap(self, env: gym.Env) -> PerturbationWrapper:
         return _InstructionWrapper(env, self)
 
 

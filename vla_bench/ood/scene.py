@@ -1,38 +1,62 @@
 """Simulator-level perturbations through MuJoCo: camera pose, lighting, table colour, object position.
 
-They need an env whose ``unwrapped`` exposes ``mujoco_model()`` (the current task's model) and
-``observe()`` (render the current state again); Meta-World does. Every change is undone when the
-episode ends (``restore``), because the runner reuses one env for many episodes. A distractor object
-is not offered on Meta-World: its scenes are compiled models, and adding a body means rebuilding the
-model, the renderer and the task's internal state; LIBERO's BDDL variants are the route there.
+The model edits reach the simulator only through :class:`SceneEditable`, which an adapter implements
+(Meta-World does); wrapping any other env in one of them is a ``TypeError``. Every change is undone
+when the episode ends (``restore``), because the runner reuses one env for many episodes. A distractor
+object is not offered on Meta-World: its scenes are compiled models, and adding a body means
+rebuilding the model, the renderer and the task's internal state; LIBERO's BDDL variants are the route
+there.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import gymnasium as gym
 import numpy as np
 
-from vla_bench.ood.base import EnvWrapper, Perturbation
+from vla_bench.ood.base import Perturbation, PerturbationWrapper
 
 
-class _SceneWrapper(EnvWrapper):
-    def __init__(self, env: Any, pert: ScenePerturbation) -> None:
-        super().__init__(env)
-        self.pert = pert
-        self._saved: list[tuple[Any, str, np.ndarray]] = []
+@runtime_checkable
+class SceneEditable(Protocol):
+    """An adapter whose scene a perturbation may edit: after ``reset`` the wrapper edits ``scene_model()``
+    in place and takes the first observation again with ``observe()``."""
+
+    def scene_model(self) -> Any:
+        """The MuJoCo model (``mujoco.MjModel``) of the current scene."""
+        ...
+
+    def observe(self) -> dict[str, Any]:
+        """The observation of the current state, rendered again from the (edited) model."""
+        ...
+
+
+class _SceneWrapper(PerturbationWrapper):
+    """Edits the scene's model after every reset and puts the old values back on ``restore``."""
+
+    pert: ScenePerturbation
+
+    def __init__(self, env: gym.Env, pert: ScenePerturbation) -> None:
+        if pert.edits_model and not isinstance(env.unwrapped, SceneEditable):
+            raise TypeError(f"perturbation {pert.kind}.{pert.name} edits the scene, but "
+                            f"{type(env.unwrapped).__name__} does not implement SceneEditable "
+                            "(scene_model(), observe()) from vla_bench.ood.scene")
+        super().__init__(env, pert)
+        self._saved: list[tuple[np.ndarray, Any, np.ndarray]] = []
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         self.restore()
         options = {**(options or {}), **self.pert.reset_options()}
         obs, info = self.env.reset(seed=seed, options=options)
         if self.pert.severity and self.pert.edits_model:
-            base = self.unwrapped
-            for field, index, value in self.pert.edits(base.mujoco_model()):
-                arr = getattr(base.mujoco_model(), field)
+            scene: SceneEditable = self.unwrapped
+            model = scene.scene_model()
+            for field, index, value in self.pert.edits(model):
+                arr = getattr(model, field)
                 self._saved.append((arr, index, arr[index].copy()))
                 arr[index] = value
-            obs = base.observe()
+            obs = scene.observe()
         return obs, info
 
     def restore(self) -> None:
@@ -52,7 +76,7 @@ class ScenePerturbation(Perturbation):
     def reset_options(self) -> dict[str, Any]:
         return {}
 
-    def wrap(self, env: Any) -> EnvWrapper:
+    def wrap(self, env: gym.Env) -> PerturbationWrapper:
         return _SceneWrapper(env, self)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vla_bench.config import ConfigError, RunConfig, parse_run_config, read_yaml
+from vla_bench.registry import did_you_mean
 
 
 class SweepSection(BaseModel):
@@ -33,10 +34,7 @@ def expand(data: dict[str, Any], source: str) -> dict[str, Any]:
                           f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
     for i, name in enumerate(sweep.perturbations):
         if name not in perturbations:
-            import difflib
-
-            close = difflib.get_close_matches(name, perturbations.names(), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, perturbations.names())
             raise ConfigError(source, f"sweep.perturbations[{i}]", f"unknown perturbation {name!r}{hint}")
     for i, s in enumerate(sweep.severities):
         if not 0 <= s <= 5:

@@ -7,17 +7,26 @@ from __future__ import annotations
 import io
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 
-from vla_bench.ood.base import EnvWrapper, Perturbation
+from vla_bench.ood.base import Perturbation, PerturbationWrapper
 
 
-class _ImageWrapper(EnvWrapper):
-    def __init__(self, env: Any, pert: VisionPerturbation) -> None:
-        super().__init__(env)
-        self.pert, self.t = pert, 0
+class _ImageWrapper(PerturbationWrapper, gym.ObservationWrapper):
+    """Transforms the chosen cameras of every observation; ``t`` counts frames for per-frame draws."""
 
-    def _apply(self, obs: dict[str, Any]) -> dict[str, Any]:
+    pert: VisionPerturbation
+
+    def __init__(self, env: gym.Env, pert: VisionPerturbation) -> None:
+        super().__init__(env, pert)
+        self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        self.t = 0
+        return super().reset(seed=seed, options=options)
+
+    def observation(self, obs: dict[str, Any]) -> dict[str, Any]:
         if self.pert.severity == 0:
             return obs
         images = dict(obs["images"])
@@ -28,15 +37,6 @@ class _ImageWrapper(EnvWrapper):
         self.t += 1
         return {**obs, "images": images}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
-        obs, info = self.env.reset(seed=seed, options=options)
-        self.t = 0
-        return self._apply(obs), info
-
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        obs, r, term, trunc, info = self.env.step(action)
-        return self._apply(obs), r, term, trunc, info
-
 
 class VisionPerturbation(Perturbation):
     kind = "vision"
@@ -45,7 +45,7 @@ class VisionPerturbation(Perturbation):
     def transform(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
-    def wrap(self, env: Any) -> EnvWrapper:
+    def wrap(self, env: gym.Env) -> PerturbationWrapper:
         return _ImageWrapper(env, self)
 
 

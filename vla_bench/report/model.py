@@ -1,8 +1,8 @@
 """Tables computed from merged episode results, laid out as each benchmark's papers lay them out.
 
-A layout is chosen by suite family (the part of the suite name before the first underscore): LIBERO
-puts its suites side by side (Spatial, Object, Goal, Long, Avg), CALVIN reports chain rates and the
-average length, everything else gets one column per task plus the suite mean. A column's best cell is
+A suite's layout is the ``report_layout`` its run recorded in run.json (a registered report layout):
+``libero`` puts the LIBERO suites side by side (Spatial, Object, Goal, Long, Avg), ``calvin_chain``
+reports chain rates and the average length, ``per_task`` gives one column per task plus the suite mean. A column's best cell is
 marked only when it is significantly better than every other row after Holm correction over all
 comparisons in the table: exact McNemar where the two rows ran the same episode identities, Barnard's
 test otherwise.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Iterable, Mapping
 
 from vla_bench.stats.bootstrap import stratified_bootstrap_mean
 from vla_bench.stats.intervals import interval
@@ -155,7 +155,7 @@ def calvin_table(results: list[EpisodeResult], method: str) -> Table:
     policies = sorted({r.policy for r in results})
     cells: dict[tuple[str, str], Cell] = {}
     for p in policies:
-        chains = [r.subtasks for r in results if r.policy == p and r.status.counted]
+        chains = [[s.success for s in r.subtasks] for r in results if r.policy == p and r.status.counted]
         if not chains:
             continue
         m = chain_metrics(chains, reps=BOOTSTRAP_REPS, seed=BOOTSTRAP_SEED)
@@ -169,26 +169,65 @@ def calvin_table(results: list[EpisodeResult], method: str) -> Table:
     return t
 
 
-LAYOUTS: dict[str, Callable[[list[EpisodeResult], str], Table]] = {
-    "libero": libero_table,
-    "calvin": calvin_table,
-}
+def per_task_tables(results: list[EpisodeResult], method: str) -> list[Table]:
+    """Layout ``per_task``: one table per suite, a column per task plus the mean over tasks."""
+    by_suite: dict[str, list[EpisodeResult]] = defaultdict(list)
+    for r in results:
+        by_suite[r.spec.suite].append(r)
+    return [per_task_table(s, rs, method) for s, rs in sorted(by_suite.items())]
 
 
-def build_tables(results: list[EpisodeResult], method: str = "wilson") -> list[Table]:
-    """One table per layout family present (and per perturbation); other suites get a per-task table."""
+def libero_tables(results: list[EpisodeResult], method: str) -> list[Table]:
+    """Layout ``libero``: the LIBERO suites side by side, as the papers print them."""
+    return [libero_table(results, method)]
+
+
+def calvin_tables(results: list[EpisodeResult], method: str) -> list[Table]:
+    """Layout ``calvin_chain``: chain rates 1..5 and the average length."""
+    return [calvin_table(results, method)]
+
+
+def layout_of(suite: str, layouts: Mapping[str, str] | None) -> str:
+    """The suite's report layout: as recorded in run.json, else as its registered suite declares it."""
+    if layouts and suite in layouts:
+        return layouts[suite]
+    from vla_bench.registries import suites
+
+    try:
+        return str(suites.get(suite).report_layout)
+    except (KeyError, ImportError, AttributeError):
+        return "per_task"
+
+
+def layouts_from_manifests(manifests: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """suite -> report layout, from the ``report_layouts`` that runs record in run.json."""
+    out: dict[str, str] = {}
+    for m in manifests:
+        out.update(m.get("report_layouts") or {})
+    return out
+
+
+def build_tables(results: list[EpisodeResult], method: str = "wilson",
+                 layouts: Mapping[str, str] | None = None) -> list[Table]:
+    """One table group per report layout present (and per perturbation).
+
+    ``layouts`` maps suite -> layout name (``layouts_from_manifests``); a suite not in it uses its
+    registered suite's ``report_layout``, and an unknown suite the per-task layout.
+    """
+    from vla_bench.registries import report_layouts
+
     tables: list[Table] = []
     by_pert: dict[str, list[EpisodeResult]] = defaultdict(list)
     for r in results:
         by_pert[r.spec.perturbation].append(r)
+    chosen = {s: layout_of(s, layouts) for s in {r.spec.suite for r in results}}
     for pert in sorted(by_pert, key=lambda p: (p != "none", p)):
-        by_family: dict[str, list[EpisodeResult]] = defaultdict(list)
-        by_suite: dict[str, list[EpisodeResult]] = defaultdict(list)
+        by_layout: dict[str, list[EpisodeResult]] = defaultdict(list)
         for r in by_pert[pert]:
-            family = r.spec.suite.split("_")[0]
-            (by_family[family] if family in LAYOUTS else by_suite[r.spec.suite]).append(r)
-        found = [LAYOUTS[f](rs, method) for f, rs in sorted(by_family.items())]
-        found += [per_task_table(s, rs, method) for s, rs in sorted(by_suite.items())]
+            by_layout[chosen[r.spec.suite]].append(r)
+        found: list[Table] = []
+        for name in sorted(by_layout, key=lambda n: (n == "per_task", n)):  # grouped layouts first
+            found += report_layouts.get(name)(by_layout[name], method)
         for t in found:
             if pert != "none":
                 t.title = f"{t.title} [{pert}]"

@@ -93,7 +93,7 @@ def chain_curve(results: list[EpisodeResult], horizon: int = 5, ax: Any = None) 
     by: dict[str, list[tuple[bool, ...]]] = defaultdict(list)
     for r in results:
         if r.status.counted and r.subtasks:
-            by[r.policy].append(r.subtasks)
+            by[r.policy].append(tuple(s.success for s in r.subtasks))
     for p, chains in sorted(by.items()):
         lengths = chain_lengths(chains)
         ax.plot(range(1, horizon + 1), [100 * np.mean(lengths >= i) for i in range(1, horizon + 1)], "o-",

@@ -18,7 +18,7 @@ from vla_bench.types import ActionSpec, EpisodeSpec, Observation
 class BatchPolicy(Protocol):
     name: str
 
-    def reset(self, session: str, episode: EpisodeSpec, action_spec: ActionSpec) -> None: ...
+    def reset_session(self, session: str, episode: EpisodeSpec, action_spec: ActionSpec) -> None: ...
 
     def act_batch(self, items: list[tuple[str, Observation]]) -> list[np.ndarray]: ...
 
@@ -40,7 +40,7 @@ class PerSessionPolicies:
         self._probe = factory()
         self.name = str(getattr(self._probe, "name", type(self._probe).__name__))
 
-    def reset(self, session: str, episode: EpisodeSpec, action_spec: ActionSpec) -> None:
+    def reset_session(self, session: str, episode: EpisodeSpec, action_spec: ActionSpec) -> None:
         if session not in self._sessions:
             probe_taken = any(p is self._probe for p in self._sessions.values())
             self._sessions[session] = self.factory() if probe_taken else self._probe

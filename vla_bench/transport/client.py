@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vla_bench.transport.codec import (
-    CodecError, encode_action_spec, encode_episode, encode_observation, packb, unpackb,
+    PROTOCOL_VERSION, CodecError, encode_action_spec, encode_episode, encode_observation, packb, unpackb,
 )
 from vla_bench.types import ActionSpec, EpisodeSpec, Observation
 
@@ -25,9 +25,6 @@ class RemoteError(RuntimeError):
     def __init__(self, message: str, remote_traceback: str = "") -> None:
         super().__init__(message + (f"\n--- server traceback ---\n{remote_traceback}" if remote_traceback else ""))
         self.remote_traceback = remote_traceback
-
-
-PROTOCOL_VERSION = 1  # kept equal to the server's; a mismatch is refused at connect
 
 
 class RemotePolicy:
@@ -45,25 +42,22 @@ class RemotePolicy:
         connect_timeout_s: float = Field(default=30.0, gt=0)
         recv_timeout_s: float = Field(default=120.0, gt=0)
 
-    def __init__(self, port: int, host: str = "127.0.0.1", name: str | None = None,
-                 connect_timeout_s: float = 30.0, recv_timeout_s: float = 120.0) -> None:
-        self.host, self.port = host, port
-        self.connect_timeout_s, self.recv_timeout_s = connect_timeout_s, recv_timeout_s
-        self._named = name is not None
-        self.name = name or "remote"
+    def __init__(self, **kwargs: Any) -> None:
+        self.config = self.Config(**kwargs)
+        self.name = self.config.name or "remote"
         self._ws: Any = None
         self.server_metadata: dict[str, Any] = {}
         self.last_server_timing: dict[str, Any] = {}
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
+        return f"ws://{self.config.host}:{self.config.port}"
 
     def connect(self) -> None:
         from websockets.exceptions import InvalidHandshake
         from websockets.sync.client import connect
 
-        deadline = time.monotonic() + self.connect_timeout_s
+        deadline = time.monotonic() + self.config.connect_timeout_s
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
@@ -75,7 +69,7 @@ class RemotePolicy:
                 last = exc
                 time.sleep(0.1)
         if self._ws is None:
-            raise ConnectionError(f"no policy server at {self.url} after {self.connect_timeout_s:g} s: {last}")
+            raise ConnectionError(f"no policy server at {self.url} after {self.config.connect_timeout_s:g} s: {last}")
         meta = self._recv()
         if meta.get("type") != "metadata":
             self.close()
@@ -85,17 +79,18 @@ class RemotePolicy:
             raise RemoteError(f"policy server at {self.url} speaks protocol {meta.get('protocol')!r}, "
                               f"this client speaks {PROTOCOL_VERSION}")
         self.server_metadata = meta
-        if not self._named:
+        if self.config.name is None:
             self.name = str(meta.get("policy", "remote"))
 
     def _recv(self) -> dict[str, Any]:
         from websockets.exceptions import ConnectionClosed
 
         try:
-            frame = self._ws.recv(timeout=self.recv_timeout_s)
+            frame = self._ws.recv(timeout=self.config.recv_timeout_s)
         except TimeoutError:
             self.close()
-            raise TimeoutError(f"policy server at {self.url} did not answer within {self.recv_timeout_s} s") from None
+            raise TimeoutError(f"policy server at {self.url} did not answer within "
+                               f"{self.config.recv_timeout_s} s") from None
         except ConnectionClosed as exc:
             self.close()
             raise ConnectionError(f"policy server at {self.url} closed the connection: {exc}") from None

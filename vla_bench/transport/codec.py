@@ -14,6 +14,7 @@ import numpy as np
 
 from vla_bench.types import ActionSpec, EpisodeSpec, Observation
 
+PROTOCOL_VERSION = 1  # sent by the server in its metadata frame; a client refuses any other at connect
 NDARRAY_EXT = 1
 ALLOWED_KINDS = frozenset("biufc")
 

@@ -24,10 +24,9 @@ import numpy as np
 
 from vla_bench.transport.batching import BatchPolicy
 from vla_bench.transport.codec import (
-    CodecError, decode_action_spec, decode_episode, decode_observation, packb, transportable, unpackb,
+    PROTOCOL_VERSION, CodecError, decode_action_spec, decode_episode, decode_observation, packb, transportable,
+    unpackb,
 )
-
-PROTOCOL_VERSION = 1
 
 
 class PolicyServer:
@@ -148,7 +147,7 @@ class PolicyServer:
             if kind == "reset":
                 episode, spec = decode_episode(msg.get("episode")), decode_action_spec(msg.get("action_spec"))
                 loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._pool, self.policy.reset, session, episode, spec)
+                await loop.run_in_executor(self._pool, self.policy.reset_session, session, episode, spec)
                 return {"type": "ok"}
             if kind == "act":
                 obs = decode_observation(msg.get("obs"))

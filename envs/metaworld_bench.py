@@ -41,7 +41,7 @@ def bare_metaworld(b: RolloutBench, init_ids: list[int]) -> float:
     import metaworld
     import mujoco
 
-    from envs.metaworld import BENCHMARK_SEED
+    from envs.metaworld_variations import BENCHMARK_SEED
 
     bench = metaworld.MT10(seed=BENCHMARK_SEED)
     t_start = time.perf_counter()
@@ -93,7 +93,8 @@ def harness(b: RolloutBench, init_ids: list[int], workers: int, pool: bool) -> t
     cfg = parse_run_config(data, "bench")
     out = Path(tempfile.mkdtemp(prefix="vla-bench-"))
     try:
-        summary = run(cfg, out / "run", progress=False, workers=workers if pool else 1, force_pool=pool)
+        summary = run(cfg, out / "run", progress=False, workers=workers if pool else 1,
+                      backend="pool" if pool else "inprocess")
         steps = sum(r.steps for r in summary.results)
         if summary.errors:
             raise RuntimeError(f"benchmark episodes crashed: {summary.results[0].error}")

@@ -1,5 +1,5 @@
 from vla_bench.config import parse_run_config
-from vla_bench.protocol import plan, suite_episodes
+from vla_bench.plan import plan, suite_episodes
 
 
 def cfg(**suite):
