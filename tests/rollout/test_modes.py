@@ -136,3 +136,18 @@ def test_operator_resets_the_scene_and_its_label_decides():
     assert env.scene_resets == [spec]
     assert r.status is EpisodeStatus.FAILURE and r.extra["operator_label"] is False
     assert r.steps < 40  # the env itself judged success; the operator overruled it
+
+
+def test_perturbations_reach_every_subtask_of_a_chain():
+    from vla_bench.ood import perturbed
+
+    spec = EpisodeSpec("scripted_chain", "chain", 1, "language.casing_order@5")
+    plain, shown = Counting(), Counting()
+    env = ScriptedChainEnv()
+    with perturbed(env, spec) as wrapped:
+        r = run_episode(wrapped, shown, spec, SCRIPTED_CHAIN)
+    clean = run_episode(ScriptedChainEnv(), plain, dataclasses.replace(spec, perturbation="none"), SCRIPTED_CHAIN)
+    assert r.status is EpisodeStatus.SUCCESS and len(r.subtasks) == 3
+    seen, original = list(dict.fromkeys(shown.seen)), list(dict.fromkeys(plain.seen))
+    assert len(seen) == len(original) == 3  # one perturbed instruction per subtask, none stuck on the first
+    assert all(a != b for a, b in zip(seen, original))

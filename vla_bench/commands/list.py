@@ -1,11 +1,12 @@
-"""vla-bench list {envs,suites,policies,decoders,perturbations}: what is registered."""
+"""vla-bench list KIND: what is registered (envs, suites, policies, decoders, perturbations, backends, ...)."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "List registered envs, suites, policies, decoders or perturbations."
-KINDS = ("envs", "suites", "policies", "decoders", "perturbations")
+HELP = "List what is registered: envs, suites, policies, decoders, perturbations, backends, rollouts, ..."
+KINDS = ("envs", "suites", "policies", "decoders", "perturbations", "backends", "rollouts", "report_layouts",
+         "doctors")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,8 +20,8 @@ def _suites() -> list[str]:
     for name in suites.names():
         try:
             s = suites.get(name)
-            lines.append(f"{name:<18} env={s.env:<10} tasks={len(s.tasks):<3} episodes/task={s.episodes_per_task:<4}"
-                         f" {s.description}")
+            lines.append(f"{name:<18} env={s.env:<14} rollout={s.rollout:<7} tasks={len(s.tasks):<3} "
+                         f"episodes/task={s.episodes_per_task:<4} {s.description}")
         except Exception as exc:  # noqa: BLE001 - a broken plugin is listed, not fatal
             lines.append(f"{name:<18} (cannot load: {exc})")
     return lines

@@ -55,6 +55,11 @@ class PerturbationWrapper(gym.Wrapper):
     def noop_action(self) -> np.ndarray:
         return self.env.get_wrapper_attr("noop_action")()
 
+    def begin_subtask(self, subtask: Any) -> tuple[Any, dict]:
+        """Chained episodes (vla_bench.rollout.chain): a subtask's first observation is perturbed too."""
+        obs, info = self.env.get_wrapper_attr("begin_subtask")(subtask)
+        return (self.observation(obs) if isinstance(self, gym.ObservationWrapper) else obs), info
+
     def restore(self) -> None:
         """Undo any change to the simulator (the runner reuses the base env)."""
 

@@ -61,23 +61,25 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
 
 
 class _InstructionWrapper(PerturbationWrapper, gym.ObservationWrapper):
-    """Replaces the instruction, transformed once per episode (on the first observation)."""
+    """Replaces the instruction, transformed once per instruction the episode shows (once per episode,
+    or once per subtask of a chained episode)."""
 
     pert: LanguagePerturbation
 
     def __init__(self, env: gym.Env, pert: LanguagePerturbation) -> None:
         super().__init__(env, pert)
-        self.text: str | None = None
+        self.source: str | None = None
+        self.text = ""
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
-        self.text = None
+        self.source = None
         return super().reset(seed=seed, options=options)
 
     def observation(self, obs: dict[str, Any]) -> dict[str, Any]:
         if self.pert.severity == 0:
             return obs
-        if self.text is None:
-            self.text = self.pert.transform(obs["instruction"])
+        if obs["instruction"] != self.source:
+            self.source, self.text = obs["instruction"], self.pert.transform(obs["instruction"])
         return {**obs, "instruction": self.text}
 
 
