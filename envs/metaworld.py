@@ -46,6 +46,7 @@ class MetaWorldEnv(BenchmarkEnv, SceneEditable):
     """One env object serves a whole suite; the task is chosen at reset."""
 
     simulator = "metaworld"
+    accepted_reset_options = frozenset({"object_offset", "hand_offset"})
     conformance_kwargs = {"image_size": (32, 32), "fast_render": True}
 
     class Config(EnvConfig):

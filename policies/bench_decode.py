@@ -154,13 +154,9 @@ def available_decoders(names: tuple[str, ...] | None) -> tuple[dict[str, type], 
 
 
 def _request(setup: Setup, cls: type, prefix: sequence.Part, images: torch.Tensor, seed: int) -> DecodeRequest:
-    batch = prefix.ids.shape[0]
-    kw: dict[str, Any] = {}
-    if "action_dim" in {f.name for f in dataclasses.fields(DecodeRequest)}:
-        kw["action_dim"] = setup.spec.action_dim
-    region = sequence.region(setup.spec, cls.region, batch)
+    region = sequence.region(setup.spec, cls.region, prefix.ids.shape[0])
     return DecodeRequest(setup.model, setup.spec.vocab, prefix, region, images,
-                         torch.Generator().manual_seed(seed), **kw)
+                         torch.Generator().manual_seed(seed), action_dim=setup.spec.action_dim)
 
 
 def measure_cell(setup: Setup, cls: type, batch: int, use_cache: bool, b: DecodeBench) -> dict[str, Any]:

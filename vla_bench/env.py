@@ -57,6 +57,8 @@ class BenchmarkEnv(gym.Env):
     Config: ClassVar[type[EnvConfig]] = EnvConfig
     simulator: ClassVar[str | None] = None  # import name of the simulator package (None: needs none)
     conformance_kwargs: ClassVar[Mapping[str, Any]] = {}  # small, fast kwargs for the conformance test
+    # reset options honoured beyond task and init_id (perturbations that need one refuse other envs)
+    accepted_reset_options: ClassVar[frozenset[str]] = frozenset()
     suite: SuiteSpec
     action_spec: ActionSpec
 

@@ -51,7 +51,10 @@ def test_parse_errors_name_the_problem():
         make("vision.blurr@1", spec("x"))
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if not n.startswith("scene.")])
+NEEDS_RESET_OPTION = [n for n in NAMES if registries.perturbations.get(n).reset_option]
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if not n.startswith("scene.") and n not in NEEDS_RESET_OPTION])
 def test_severity_zero_is_exactly_identity_and_deterministic(name):
     env = ScriptedEnv(image_size=(32, 32))
     clean = rollout(env, "none")
@@ -106,8 +109,15 @@ def test_dynamics_latency_delays_actions_and_noise_grows():
     assert drift[0] < drift[2]
 
 
-@pytest.mark.parametrize("name", ["vision.blur", "language.synonym", "dynamics.latency",
-                                  "scene.object_position"])
+@pytest.mark.parametrize("name", NEEDS_RESET_OPTION)
+def test_perturbations_through_reset_options_refuse_envs_that_ignore_them(name):
+    assert set(NEEDS_RESET_OPTION) == {"scene.object_position", "dynamics.init_noise"}
+    with pytest.raises(TypeError, match=r"does not honour .* would run unperturbed"):
+        with perturbed(ScriptedEnv(image_size=(16, 16)), spec(f"{name}@0")):
+            pass
+
+
+@pytest.mark.parametrize("name", ["vision.blur", "language.synonym", "dynamics.latency", "dynamics.action_noise"])
 def test_wrappers_are_gymnasium_wrappers_that_forward_what_the_rollout_reads(name):
     env = ScriptedEnv(image_size=(16, 16))
     with perturbed(env, spec(f"{name}@2")) as e:

@@ -41,6 +41,11 @@ class PerturbationWrapper(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, pert: Perturbation) -> None:
+        option = pert.reset_option
+        if option and option not in getattr(env.unwrapped, "accepted_reset_options", frozenset()):
+            raise TypeError(f"perturbation {pert.kind}.{pert.name} needs the reset option {option!r}, which "
+                            f"{type(env.unwrapped).__name__} does not honour (its accepted_reset_options); "
+                            "its episodes would run unperturbed")
         super().__init__(env)
         self.pert = pert
 
@@ -82,6 +87,7 @@ class Perturbation:
     unit: ClassVar[str] = ""
     source: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    reset_option: ClassVar[str | None] = None  # an adapter reset option this perturbation works through
 
     def __init__(self, severity: int, episode: EpisodeSpec) -> None:
         if len(self.levels) != MAX_SEVERITY + 1:

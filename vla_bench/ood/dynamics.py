@@ -77,6 +77,7 @@ class InitNoise(DynamicsPerturbation):
     name, unit, source = "init_noise", "sigma, metres (hand start x, y, z)", "robot initial-state noise (LIBERO-Plus)"
     levels: ClassVar = (0.0, 0.01, 0.02, 0.03, 0.04, 0.05)
     description = "start the robot's hand away from its home position"
+    reset_option = "hand_offset"
 
     def reset_options(self):
         return {"hand_offset": self.rng.normal(0, self.param, 3).tolist()} if self.severity else {}

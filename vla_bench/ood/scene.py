@@ -126,6 +126,7 @@ class ObjectPosition(ScenePerturbation):
     levels: ClassVar = (0.0, 0.01, 0.02, 0.03, 0.04, 0.05)
     description = "shift the task object's initial position by Gaussian noise"
     edits_model = False
+    reset_option = "object_offset"
 
     def reset_options(self):
         return {"object_offset": self.rng.normal(0, self.param, 2).tolist()} if self.severity else {}
