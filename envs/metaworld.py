@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveInt, field_validator
 
 from vla_bench.env import BenchmarkEnv, EnvConfig, observation_space
 from envs.metaworld_suites import MT10, MT50
@@ -54,7 +54,7 @@ class MetaWorldEnv(BenchmarkEnv, SceneEditable):
         task: str | None = None
         cameras: dict[str, Literal[CAMERAS]] = Field(  # type: ignore[valid-type]
             default_factory=lambda: {"primary": "corner"}, min_length=1)
-        image_size: tuple[int, int] = (128, 128)
+        image_size: tuple[PositiveInt, PositiveInt] = (128, 128)
         fast_render: bool = False
         privileged_state: bool = False
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from vla_bench.env import BenchmarkEnv, EnvConfig, observation_space
 from vla_bench.policy import episode_rng
@@ -38,7 +38,7 @@ class ScriptedEnv(BenchmarkEnv):
     """Point reaching: state (x, y), action (dx, dy, gripper) in [-1, 1], success within 0.1 of target."""
 
     class Config(EnvConfig):
-        image_size: tuple[int, int] = (32, 32)
+        image_size: tuple[PositiveInt, PositiveInt] = (32, 32)
         crash_init_ids: tuple[int, ...] = ()
         die_init_ids: tuple[int, ...] = ()
         flaky_dir: str | None = None

@@ -15,15 +15,34 @@ A checkpoint is everything a policy needs to run: nothing else is read at load t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from vla_bench.types import NormStats
 
 CONFIG, WEIGHTS, NORM, TRAIN_STATE = "config.json", "model.safetensors", "norm_stats.json", "train_state.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, truncated or not what it should be; the message names it."""
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Any failure while reading ``path`` becomes one CheckpointError line naming the file."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - json, safetensors, OS and shape errors alike
+        if isinstance(exc, FileNotFoundError) or not Path(path).exists():
+            raise CheckpointError(f"{path}: missing") from exc
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise CheckpointError(f"{path}: cannot be read ({type(exc).__name__}: {first})") from exc
 
 
 @dataclass(frozen=True)
@@ -71,14 +90,17 @@ def save(directory: Path, model: Any, config: CheckpointConfig, norm: dict[str, 
 def load_config(directory: Path) -> CheckpointConfig:
     path = Path(directory) / CONFIG
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {directory} is not a vla_bench checkpoint directory")
-    return CheckpointConfig(**json.loads(path.read_text()))
+        raise CheckpointError(f"{path} is missing: {directory} is not a vla_bench checkpoint directory")
+    with reading(path):
+        return CheckpointConfig(**json.loads(path.read_text()))
 
 
 def load_norm(directory: Path) -> dict[str, NormStats]:
-    raw = json.loads((Path(directory) / NORM).read_text())
-    return {k: NormStats(tuple(v["q01"]), tuple(v["q99"]), tuple(v.get("mean", ())), tuple(v.get("std", ())))
-            for k, v in raw.items()}
+    path = Path(directory) / NORM
+    with reading(path):
+        raw = json.loads(path.read_text())
+        return {k: NormStats(tuple(v["q01"]), tuple(v["q99"]), tuple(v.get("mean", ())), tuple(v.get("std", ())))
+                for k, v in raw.items()}
 
 
 def load_model(directory: Path, device: str = "cpu") -> Any:
@@ -88,10 +110,14 @@ def load_model(directory: Path, device: str = "cpu") -> Any:
     from policies.backbone import Backbone, BackboneConfig
 
     cfg = load_config(directory)
-    model = Backbone(BackboneConfig.from_dict(cfg.backbone))
-    missing, unexpected = model.load_state_dict(load_file(str(Path(directory) / WEIGHTS), device=device), strict=False)
+    with reading(Path(directory) / CONFIG):
+        model = Backbone(BackboneConfig.from_dict(cfg.backbone))
+    path = Path(directory) / WEIGHTS
+    with reading(path):
+        missing, unexpected = model.load_state_dict(load_file(str(path), device=device), strict=False)
     if missing or unexpected:
-        raise ValueError(f"checkpoint {directory} does not match the backbone: missing {missing}, unexpected {unexpected}")
+        raise CheckpointError(f"{path} does not match the backbone in {CONFIG}: missing {missing}, "
+                              f"unexpected {unexpected}")
     return model.to(device).eval()
 
 

@@ -108,7 +108,7 @@ class VLAPolicy:
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
         self.path = Path(cfg.checkpoint)
-        self.ckpt = ckpt_io.load_config(self.path)  # a clear FileNotFoundError for a wrong path
+        self.ckpt = ckpt_io.load_config(self.path)  # a CheckpointError naming the file, for every load below
         self.device = torch.device(cfg.device)
         backbone = BackboneConfig.from_dict(self.ckpt.backbone)
         self.vocab = backbone.vocab
@@ -120,7 +120,8 @@ class VLAPolicy:
             raise ValueError(f"{self.path / ckpt_io.NORM} lacks statistics for {sorted(missing)}")
         self.actions = ActionTokenizer(norm["action"], self.ckpt.action_bins, binarize_gripper=self.ckpt.gripper_index)
         self.states = StateTokenizer(norm["state"], self.ckpt.state_bins)
-        self.text = load_tokenizer(self.path / "tokenizers" / "text")
+        with ckpt_io.reading(self.path / "tokenizers" / "text"):
+            self.text = load_tokenizer(self.path / "tokenizers" / "text")
         self.cameras = list(self.ckpt.preprocess["cameras"])
         self.image_size = int(self.ckpt.preprocess["image_size"])
         self._check_sizes()
@@ -138,7 +139,8 @@ class VLAPolicy:
             raise ValueError(f"execute_steps {self.execute_steps} exceeds the checkpoint's chunk of {self.spec.chunk}")
         self.images = None
         if cfg.future_images_dir is not None and self.decoder.region == "image+action":
-            self.images = load_tokenizer(self.path / "tokenizers" / "image")
+            with ckpt_io.reading(self.path / "tokenizers" / "image"):
+                self.images = load_tokenizer(self.path / "tokenizers" / "image")
         self.digest = ckpt_io.digest(self.path)
         self._sessions: dict[str, _Session] = {}
         self._decodes = self._nfe = self._invalid = 0

@@ -41,12 +41,15 @@ class PolicyConfig(StrictModel):
         return self.name or self.type
 
 
+MAX_EPISODES_PER_TASK = 10_000  # larger plans are a typo, not an evaluation (docs/runs.md)
+
+
 class SuiteRunConfig(StrictModel):
     """A registered suite and the overrides a run applies to it."""
 
     suite: str
     tasks: tuple[str, ...] | None = None
-    episodes_per_task: int | None = Field(default=None, gt=0)
+    episodes_per_task: int | None = Field(default=None, gt=0, le=MAX_EPISODES_PER_TASK)
     init_ids: tuple[int, ...] | None = None
     max_steps: int | None = Field(default=None, gt=0)
     execute_steps: int | None = Field(default=None, gt=0)
@@ -77,7 +80,7 @@ class RunConfig(StrictModel):
     suites: tuple[SuiteRunConfig, ...] = Field(min_length=1)
     policies: tuple[PolicyConfig, ...] = Field(min_length=1)
     seed: int = Field(default=0, ge=0)
-    seeds_per_episode: int = Field(default=1, gt=0)
+    seeds_per_episode: int = Field(default=1, gt=0, le=1000)
     workers: int = Field(default=1, gt=0)
     output: str = "results/runs/{name}"
     max_attempts: int = Field(default=2, gt=0)

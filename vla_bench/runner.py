@@ -9,7 +9,6 @@ env and are reported apart from failures.
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +39,42 @@ class RunSummary:
     results: list[EpisodeResult] = field(default_factory=list)
 
 
-def prepare_run_dir(cfg: RunConfig, out_dir: Path, resume: bool, the_plan: Plan, backends: list[str]) -> dict[str, Any]:
+def check_output(out_dir: Path) -> None:
+    """The run directory can be created and written, or one clear RunDirError."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunDirError(f"cannot use {out_dir} as the run directory: it is a file")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(f"cannot write the run directory {out_dir}: {exc.strerror or exc}") from None
+
+
+def adopt_records(cfg: RunConfig, out_dir: Path, the_plan: Plan, skip_bad: bool) -> int:
+    """Records left without a run.json are taken into a resumed run only if every one belongs to its plan."""
+    planned = {(cfg.policies[i.policy_index].display_name, i.spec.key) for i in the_plan.items}
+    found = list(records.iter_attempts(out_dir, skip_bad))
+    foreign = [a for a in found if (a.policy, a.spec.key) not in planned]
+    if foreign:
+        raise RunDirError(f"{out_dir} has no {records.MANIFEST}, and {len(foreign)} of its {len(found)} records are "
+                          f"not episodes of this config (first: {foreign[0].policy} {foreign[0].spec.key}); "
+                          "resume them with the config that wrote them, or choose another --output")
+    return len(found)
+
+
+def prepare_run_dir(cfg: RunConfig, out_dir: Path, resume: bool, the_plan: Plan, backends: list[str],
+                    skip_bad: bool = False) -> dict[str, Any]:
     manifest_path = out_dir / records.MANIFEST
+    if not manifest_path.exists() and (out_dir / records.EPISODES).exists():
+        if not resume:
+            raise RunDirError(f"{out_dir} holds episode records but no {records.MANIFEST}; pass --resume to "
+                              "complete it (its records must be episodes of this config) or choose another --output")
+        manifest = build_manifest(cfg, the_plan, backends)
+        manifest["adopted_records"] = adopt_records(cfg, out_dir, the_plan, skip_bad)
+        records.write_manifest(out_dir, manifest)
+        return manifest
     if manifest_path.exists():
         if not resume:
             raise RunDirError(f"{out_dir} already holds a run; pass --resume to complete it or choose another --output")
@@ -57,11 +90,12 @@ def prepare_run_dir(cfg: RunConfig, out_dir: Path, resume: bool, the_plan: Plan,
     return manifest
 
 
-def pending_attempts(cfg: RunConfig, the_plan: Plan, out_dir: Path) -> tuple[list[Attempt], int]:
+def pending_attempts(cfg: RunConfig, the_plan: Plan, out_dir: Path,
+                     skip_bad: bool = False) -> tuple[list[Attempt], int]:
     """Attempts still to run, numbered on from earlier ERROR attempts (which ask for a fresh env)."""
     counted: set[tuple[str, str]] = set()
     errors: dict[tuple[str, str], int] = {}
-    for a in records.iter_attempts(out_dir):
+    for a in records.iter_attempts(out_dir, skip_bad):
         k = (a.policy, a.spec.key)
         if a.status.counted:
             counted.add(k)
@@ -106,26 +140,35 @@ def policy_servers(cfg: RunConfig) -> Iterator[dict[int, PolicyConfig]]:
 
 
 def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool = True,
-        workers: int | None = None, stop_rule: Any = None, backend: str | None = None) -> RunSummary:
+        workers: int | None = None, stop_rule: Any = None, backend: str | None = None,
+        skip_bad_lines: bool = False, preflight: bool = True) -> RunSummary:
     """Execute every pending episode of ``cfg`` into ``out_dir`` and return a summary.
 
-    ``workers`` and ``backend`` override the config (neither changes what an episode is).
-    ``stop_rule(result) -> bool`` ends the run early once it returns True (e.g. a decided comparison).
+    Nothing is written before the preflight (``vla_bench.preflight``: every policy built, every env
+    value checked) and the output check have passed. ``workers`` and ``backend`` override the config
+    (neither changes what an episode is). ``stop_rule(result) -> bool`` ends the run early once it
+    returns True (e.g. a decided comparison). ``skip_bad_lines`` skips unreadable lines of an existing
+    episodes.jsonl instead of refusing it.
     """
     out_dir = Path(out_dir)
     if backend is not None:
         cfg = cfg.model_copy(update={"backend": backend})
     n_workers = workers or cfg.workers
     the_plan = plan(cfg)
+    if preflight:
+        from vla_bench.preflight import check_run
+
+        check_run(cfg, the_plan)
+    check_output(out_dir)
     chosen = sorted({backend_name(cfg, s.python, n_workers) for s in cfg.suites})
-    manifest = prepare_run_dir(cfg, out_dir, resume, the_plan, chosen)
-    todo, skipped = pending_attempts(cfg, the_plan, out_dir)
+    manifest = prepare_run_dir(cfg, out_dir, resume, the_plan, chosen, skip_bad_lines)
+    todo, skipped = pending_attempts(cfg, the_plan, out_dir, skip_bad_lines)
     summary = RunSummary(out_dir, len(the_plan), skipped)
     if not todo:
-        summary.results = records.load_results([out_dir])
+        summary.results = records.load_results([out_dir], skip_bad_lines)
         return summary
     bar = Progress(total=len(the_plan), initial=skipped, enabled=progress)
-    for r in records.load_results([out_dir]):
+    for r in records.load_results([out_dir], skip_bad_lines):
         bar.update(r, advance=False)
     with policy_servers(cfg) as overrides:
         router = Router(cfg, overrides, n_workers, out_dir / "logs")
@@ -161,13 +204,5 @@ def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool =
         finally:
             router.close()
             bar.close()
-    summary.results = records.load_results([out_dir])
+    summary.results = records.load_results([out_dir], skip_bad_lines)
     return summary
-
-
-def print_errors(summary: RunSummary, stream: Any = sys.stderr) -> None:
-    errs = [r for r in summary.results if r.status is EpisodeStatus.ERROR]
-    if errs:
-        print(f"{len(errs)} episode(s) ended in ERROR after retries (not counted in success rates); first error:",
-              file=stream)
-        print(errs[0].error, file=stream)

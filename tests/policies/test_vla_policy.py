@@ -162,7 +162,9 @@ def test_clear_errors_for_camera_action_spec_state_and_path(make, tmp_path):
         make("tiny", execute_steps=3)
     from policies.vla import VLAPolicy
 
-    with pytest.raises(FileNotFoundError, match="not a vla_bench checkpoint directory"):
+    from policies.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="not a vla_bench checkpoint directory"):
         VLAPolicy(checkpoint=str(tmp_path / "nope"), decoder="tiny")
 
 
@@ -207,3 +209,39 @@ def test_real_metaworld_episode_through_the_runner(tiny_checkpoint, tiny_decoder
         assert r.steps == 12 or r.status.value != "timeout"
     manifest = records.read_manifest(tmp_path / "run")
     assert set(manifest["checkpoints"]) == {f"vla-{d}.checkpoint" for d in decoders}
+
+
+@pytest.mark.parametrize("damage", ["truncate_weights", "garbage_config", "drop_norm", "garbage_tokenizer",
+                                    "wrong_shapes"])
+def test_a_damaged_checkpoint_is_one_error_naming_the_file(tiny_checkpoint, tiny_decoders, tmp_path, damage):
+    import json
+    import shutil
+
+    from policies.checkpoint import CheckpointError
+    from policies.vla import VLAPolicy
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    weights = ckpt / "model.safetensors"
+    target = {
+        "truncate_weights": weights, "garbage_config": ckpt / "config.json", "drop_norm": ckpt / "norm_stats.json",
+        "garbage_tokenizer": ckpt / "tokenizers" / "text", "wrong_shapes": weights,
+    }[damage]
+    if damage == "truncate_weights":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "garbage_config":
+        (ckpt / "config.json").write_text("{not json")
+    elif damage == "drop_norm":
+        (ckpt / "norm_stats.json").unlink()
+    elif damage == "garbage_tokenizer":
+        for f in (ckpt / "tokenizers" / "text").iterdir():
+            f.write_bytes(b"\xff\xfe garbage")
+    else:
+        cfg = json.loads((ckpt / "config.json").read_text())
+        cfg["backbone"]["d_model"] = cfg["backbone"]["d_model"] * 2
+        (ckpt / "config.json").write_text(json.dumps(cfg))
+        target = weights
+    with pytest.raises(CheckpointError) as err:
+        VLAPolicy(checkpoint=str(ckpt), decoder="tiny")
+    msg = str(err.value)
+    assert str(target) in msg and "\n" not in msg and "Traceback" not in msg

@@ -15,23 +15,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_b", type=Path)
     p.add_argument("--policy-a", help="policy in RUN_A (default: its only or first policy)")
     p.add_argument("--policy-b", help="policy in RUN_B (default: its only policy, or the second of a shared run)")
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip unreadable record lines (counted)")
 
 
 def _pick(results: list, name: str | None, fallback: int) -> str:
     names = sorted({r.policy for r in results})
     if name:
         if name not in names:
-            raise SystemExit(f"error: no policy {name!r}; the run has {names}")
+            print(f"error: no policy {name!r}; the run has {', '.join(names)}", file=sys.stderr)
+            raise SystemExit(2)
         return name
     return names[min(fallback, len(names) - 1)]
 
 
 def run(args: argparse.Namespace) -> int:
-    from vla_bench.records import load_results
+    from vla_bench.records import RecordError, load_results, read_manifest
     from vla_bench.stats.bootstrap import paired_bootstrap_diff
     from vla_bench.stats.significance import PairedCounts, mcnemar_exact
 
-    ra, rb = load_results([args.run_a]), load_results([args.run_b])
+    bad: list[str] = []
+    try:
+        for d in (args.run_a, args.run_b):
+            read_manifest(d)
+        ra = load_results([args.run_a], args.skip_bad_lines, bad)
+        rb = load_results([args.run_b], args.skip_bad_lines, bad)
+    except (FileNotFoundError, RecordError) as exc:
+        hint = " (--skip-bad-lines skips such lines)" if isinstance(exc, RecordError) and exc.line else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return 2
+    if bad:
+        print(f"skipped {len(bad)} unreadable line(s); first: {bad[0]}", file=sys.stderr)
+    if not ra or not rb:
+        print(f"error: {args.run_a if not ra else args.run_b} holds no episodes", file=sys.stderr)
+        return 2
     same = args.run_a.resolve() == args.run_b.resolve()
     pa = _pick(ra, args.policy_a, 0)
     pb = _pick(rb, args.policy_b, 1 if same else 0)

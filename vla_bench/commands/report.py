@@ -14,19 +14,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["md", "latex", "csv", "json", "html"], default="md")
     p.add_argument("--output", type=Path, help="write here instead of stdout")
     p.add_argument("--ci", choices=["wilson", "clopper-pearson"], default="wilson")
+    p.add_argument("--skip-bad-lines", action="store_true",
+                   help="skip unreadable lines of episodes.jsonl (counted on stderr) instead of refusing")
 
 
 def run(args: argparse.Namespace) -> int:
-    from vla_bench.records import load_results, read_manifest
+    from vla_bench.records import RecordError, load_results, read_manifest
     from vla_bench.report.model import build_tables, layouts_from_manifests
     from vla_bench.report.render import FORMATS
 
+    bad: list[str] = []
     try:
         manifests = {str(d): read_manifest(d) for d in args.runs}
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        results = load_results(args.runs, args.skip_bad_lines, bad)
+    except (FileNotFoundError, RecordError) as exc:
+        hint = " (--skip-bad-lines skips such lines)" if isinstance(exc, RecordError) and exc.line else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return 2
-    results = load_results(args.runs)
+    if bad:
+        print(f"skipped {len(bad)} unreadable line(s); first: {bad[0]}", file=sys.stderr)
     if not results:
         print("error: the run directories hold no episodes", file=sys.stderr)
         return 2
@@ -38,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = FORMATS[args.format](tables)
     if args.output:
-        args.output.write_text(text)
+        try:
+            args.output.write_text(text)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)

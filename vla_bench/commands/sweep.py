@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vla_bench.commands.eval import output_dir
+from vla_bench.commands.eval import error_exit, execute, output_dir
 
 HELP = "Run an OOD sweep (perturbation x severity x policy) and print degradation against clean."
 
@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", help="where episodes run: a registered backend (inprocess, pool, ...)")
     p.add_argument("--output", type=Path)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--skip-bad-lines", action="store_true", help="with --resume: skip unreadable record lines")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -25,8 +26,6 @@ def run(args: argparse.Namespace) -> int:
     from vla_bench.config import ConfigError
     from vla_bench.ood.analysis import degradation
     from vla_bench.ood.sweep import load_sweep
-    from vla_bench.runner import RunDirError
-    from vla_bench.runner import run as run_config
 
     try:
         cfg = load_sweep(args.config, {"workers": args.workers, "backend": args.backend})
@@ -37,14 +36,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     out = output_dir(cfg.name, cfg.output, args)
-    try:
-        summary = run_config(cfg, out, resume=args.resume, progress=not args.no_progress)
-    except RunDirError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    summary = execute(cfg, out, args)
+    if summary is None:
         return 2
     print(f"{'policy':<16}{'perturbation':<26}{'sev':>4}{'n':>6}{'clean %':>9}{'pert %':>8}{'drop pp [95% CI]':>24}")
     for d in degradation(summary.results):
         print(f"{d.policy:<16}{d.perturbation:<26}{d.severity:>4}{d.n:>6}{100 * d.clean:>9.1f}{100 * d.perturbed:>8.1f}"
               f"{100 * d.drop:>+9.1f} [{100 * d.lo:+.1f}, {100 * d.hi:+.1f}]")
     print(f"\nrun directory: {summary.out_dir}; full report: vla-bench report {summary.out_dir} --format html")
-    return 0
+    return error_exit(summary)
