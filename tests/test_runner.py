@@ -138,7 +138,8 @@ def test_config_error_writes_nothing(tmp_path):
     assert not Path(out).exists()
 
 
-def test_stop_when_decided_ends_the_run_early_with_a_valid_decision(tmp_path):
+@pytest.mark.parametrize("design", [["--sequential", "anytime"], ["--plan-rates", "0.8", "0.6"]])
+def test_stop_when_decided_ends_the_run_early_with_a_valid_decision(tmp_path, design):
     cfg_path = tmp_path / "run.yaml"
     cfg_path.write_text(yaml.safe_dump({
         "name": "seq", "suites": [{"suite": "scripted", "episodes_per_task": 20}],
@@ -146,10 +147,25 @@ def test_stop_when_decided_ends_the_run_early_with_a_valid_decision(tmp_path):
     }))
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "vla_bench.cli", "eval", str(cfg_path), "--output", str(out),
-                           "--no-progress", "--stop-when-decided"], capture_output=True, text=True, timeout=120)
+                           "--no-progress", "--stop-when-decided", *design], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     n = (out / records.EPISODES).read_text().count("\n")
     assert 10 <= n < 120  # decided after a handful of discordant pairs, far before the 120 planned
+    assert "scripted_expert is better" in done.stdout
+    again = subprocess.run([sys.executable, "-m", "vla_bench.cli", "eval", str(cfg_path), "--output", str(out),
+                            "--no-progress", "--resume", "--stop-when-decided", *design],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr  # the records on disk already decide it: nothing more runs
+    assert (out / records.EPISODES).read_text().count("\n") == n and "scripted_expert is better" in again.stdout
+
+
+def test_planned_design_needs_its_rates(tmp_path, capsys):
+    from vla_bench.cli import main
+
+    cfg_path = tmp_path / "run.yaml"
+    cfg_path.write_text(yaml.safe_dump({"suites": [{"suite": "scripted"}], "policies": ["scripted_expert", "zero"]}))
+    assert main(["eval", str(cfg_path), "--output", str(tmp_path / "o"), "--stop-when-decided"]) == 2
+    assert "--plan-rates" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 def test_a_hung_episode_is_killed_and_recorded_as_error(tmp_path):

@@ -21,6 +21,7 @@ COMMANDS = {
     "sweep": "vla_bench.commands.sweep",
     "doctor": "vla_bench.commands.doctor",
     "train": "vla_bench.commands.train",
+    "plan": "vla_bench.commands.plan",
 }
 
 

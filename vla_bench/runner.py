@@ -147,8 +147,9 @@ def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool =
     Nothing is written before the preflight (``vla_bench.preflight``: every policy built, every env
     value checked) and the output check have passed. ``workers`` and ``backend`` override the config
     (neither changes what an episode is). ``stop_rule(result) -> bool`` ends the run early once it
-    returns True (e.g. a decided comparison). ``skip_bad_lines`` skips unreadable lines of an existing
-    episodes.jsonl instead of refusing it.
+    returns True (e.g. a decided comparison); a rule with ``start(order, done)`` first gets the plan's
+    identity order and the records already on disk, so a resumed run continues the same test.
+    ``skip_bad_lines`` skips unreadable lines of an existing episodes.jsonl instead of refusing it.
     """
     out_dir = Path(out_dir)
     if backend is not None:
@@ -164,6 +165,11 @@ def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool =
     manifest = prepare_run_dir(cfg, out_dir, resume, the_plan, chosen, skip_bad_lines)
     todo, skipped = pending_attempts(cfg, the_plan, out_dir, skip_bad_lines)
     summary = RunSummary(out_dir, len(the_plan), skipped)
+    if stop_rule is not None and hasattr(stop_rule, "start"):
+        # a resumed run continues the same sequential test: every record on disk, in identity order
+        done = records.load_results([out_dir], skip_bad_lines)
+        if stop_rule.start([i.spec.key for i in the_plan.items], done):
+            todo = []
     if not todo:
         summary.results = records.load_results([out_dir], skip_bad_lines)
         return summary

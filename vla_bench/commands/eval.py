@@ -31,6 +31,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "default: in-process for one worker, a worker pool otherwise)")
     p.add_argument("--stop-when-decided", action="store_true",
                    help="stop once the paired comparison of the first two policies is decided")
+    p.add_argument("--sequential", choices=["planned", "anytime"], default="planned",
+                   help="with --stop-when-decided: the planned SPRT (efficacy and futility; needs --plan-rates) "
+                   "or the anytime-valid mixture test (default: planned)")
+    p.add_argument("--plan-rates", nargs=2, type=float, metavar=("P_A", "P_B"),
+                   help="planned success rates of the first two policies at the smallest difference worth "
+                   "detecting (see vla-bench plan)")
+    p.add_argument("--alpha", type=float, default=0.05, help="two-sided type-I error of the sequential test")
+    p.add_argument("--power", type=float, default=0.8, help="power of the planned sequential test")
     p.add_argument("--skip-bad-lines", action="store_true",
                    help="with --resume: skip unreadable lines of episodes.jsonl (counted) instead of refusing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -149,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         from vla_bench.stats.sequential import stop_rule_for_run
 
         try:
-            stop_rule = stop_rule_for_run(cfg)
+            rates = tuple(args.plan_rates) if args.plan_rates else None
+            stop_rule = stop_rule_for_run(cfg, args.sequential, rates, args.alpha, args.power)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -163,11 +172,9 @@ def run(args: argparse.Namespace) -> int:
     print(render_success_table(summary.results))
     print(f"\nrun directory: {summary.out_dir}  ({summary.planned} planned, {summary.skipped} already done, "
           f"{summary.executed} attempts now, {summary.errors} errors)")
-    decided = getattr(getattr(stop_rule, "test", None), "decided", False)
-    if decided:
-        t = stop_rule.test  # type: ignore[union-attr]
-        print(f"stopped early: {cfg.policies[0].display_name} vs {cfg.policies[1].display_name} decided "
-              f"(alpha {t.alpha}, {t.favours_a} vs {t.favours_b} discordant pairs); --resume runs the rest")
+    if stop_rule is not None and stop_rule.test.decided:
+        print(f"stopped early ({args.sequential} design, alpha {args.alpha}): {stop_rule.describe()}; "
+              "--resume without --stop-when-decided runs the rest")
     if summary.results and all(r.status.value == "error" for r in summary.results):
         return EXIT_ERRORS
     return error_exit(summary)

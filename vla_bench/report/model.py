@@ -187,6 +187,18 @@ def calvin_tables(results: list[EpisodeResult], method: str) -> list[Table]:
     return [calvin_table(results, method)]
 
 
+def by_perturbation(results: Iterable[EpisodeResult]) -> dict[str, list[EpisodeResult]]:
+    """Results split by perturbation, clean first: no table ever mixes perturbed and clean episodes."""
+    groups: dict[str, list[EpisodeResult]] = defaultdict(list)
+    for r in results:
+        groups[r.spec.perturbation].append(r)
+    return {p: groups[p] for p in sorted(groups, key=lambda p: (p != "none", p))}
+
+
+def title(suite: str, perturbation: str) -> str:
+    return suite if perturbation == "none" else f"{suite} [{perturbation}]"
+
+
 def layout_of(suite: str, layouts: Mapping[str, str] | None) -> str:
     """The suite's report layout: as recorded in run.json, else as its registered suite declares it."""
     if layouts and suite in layouts:
@@ -217,11 +229,9 @@ def build_tables(results: list[EpisodeResult], method: str = "wilson",
     from vla_bench.registries import report_layouts
 
     tables: list[Table] = []
-    by_pert: dict[str, list[EpisodeResult]] = defaultdict(list)
-    for r in results:
-        by_pert[r.spec.perturbation].append(r)
+    by_pert = by_perturbation(results)
     chosen = {s: layout_of(s, layouts) for s in {r.spec.suite for r in results}}
-    for pert in sorted(by_pert, key=lambda p: (p != "none", p)):
+    for pert in by_pert:
         by_layout: dict[str, list[EpisodeResult]] = defaultdict(list)
         for r in by_pert[pert]:
             by_layout[chosen[r.spec.suite]].append(r)
@@ -229,8 +239,7 @@ def build_tables(results: list[EpisodeResult], method: str = "wilson",
         for name in sorted(by_layout, key=lambda n: (n == "per_task", n)):  # grouped layouts first
             found += report_layouts.get(name)(by_layout[name], method)
         for t in found:
-            if pert != "none":
-                t.title = f"{t.title} [{pert}]"
+            t.title = title(t.title, pert)
             mark_best(t)
         tables += found
     if len(by_pert) > 1:
