@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from vla_bench.stats.design import Rates, fixed_n, plan_sprt
+    from vla_bench.stats.design import Rates, fixed_n, plan_sprt, planned_rates
     from vla_bench.stats.simulate import SCENARIOS, format_table, table
 
     if not args.scenarios and not args.rates:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     scenarios = SCENARIOS if args.scenarios else (tuple(args.rates),)
     try:
         for s in scenarios:
-            Rates(*s)
+            planned_rates(*s)
     except ValueError as exc:
         print(f"error: --rates: {exc}", file=sys.stderr)
         return 2

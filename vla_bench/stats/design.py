@@ -44,8 +44,8 @@ class Rates:
     p_b: float
 
     def __post_init__(self) -> None:
-        if not (0 < self.p_a < 1 and 0 < self.p_b < 1) or self.p_a == self.p_b:
-            raise ValueError(f"plan with 0 < p_a, p_b < 1 and p_a != p_b, got {self.p_a} and {self.p_b}")
+        if not (0 < self.p_a < 1 and 0 < self.p_b < 1):
+            raise ValueError(f"success rates must lie strictly between 0 and 1, got {self.p_a} and {self.p_b}")
 
     @property
     def discordance(self) -> float:
@@ -59,13 +59,14 @@ class Rates:
     def null(self) -> Rates:
         """H0 at the same overall level: both policies at the mean rate."""
         p = (self.p_a + self.p_b) / 2
-        return _NullRates(p, p)
+        return Rates(p, p)
 
 
-@dataclass(frozen=True)
-class _NullRates(Rates):
-    def __post_init__(self) -> None:
-        pass
+def planned_rates(p_a: float, p_b: float) -> Rates:
+    rates = Rates(p_a, p_b)
+    if p_a == p_b:
+        raise ValueError(f"plan for two different success rates, got {p_a} twice")
+    return rates
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,8 @@ class SPRTDesign:
         return None
 
     def operating(self, rates: Rates, futility: bool = True) -> Operating:
-        ra, rb, em = _walk(self.theta_for(rates), self.c, self.h, self.g if futility else math.inf, self.m_max)
+        ra, rb, em = _walk(rates.theta, self.c, self.h, self.g if futility else math.inf, self.m_max)
         return Operating(ra, rb, em, em / rates.discordance)
-
-    @staticmethod
-    def theta_for(rates: Rates) -> float:
-        return 0.5 if rates.p_a == rates.p_b else rates.theta
 
     def max_pairs(self, rates: Rates, quantile: float = 0.99) -> int:
         """Pairs within which m_max discordant pairs arrive with probability ``quantile`` (run size to plan)."""
@@ -171,7 +168,7 @@ def _bisect(f, lo: float, hi: float, iters: int = 24) -> float:  # type: ignore[
 @lru_cache(maxsize=64)
 def plan_sprt(p_a: float, p_b: float, alpha: float = 0.05, power: float = 0.8) -> SPRTDesign:
     """The calibrated design for planned rates (p_a, p_b), two-sided ``alpha`` and ``power``."""
-    rates = Rates(p_a, p_b)
+    rates = planned_rates(p_a, p_b)
     th = rates.theta if rates.theta > 0.5 else 1 - rates.theta  # symmetric: plan for the larger side
     lo_odds, k = math.log(th / (1 - th)), -math.log(4 * th * (1 - th))
     c = k / lo_odds
@@ -256,7 +253,7 @@ def _binom_pmf(n: int, p: float) -> np.ndarray:
 
 def mcnemar_power(n: int, rates: Rates, alpha: float, n_max: int | None = None) -> float:
     """Exact power of the two-sided exact McNemar test with n pairs (a rejection either way counts)."""
-    r = _reject_given_m(SPRTDesign.theta_for(rates), alpha, max(n, n_max or 0))
+    r = _reject_given_m(rates.theta, alpha, max(n, n_max or 0))
     return float(_binom_pmf(n, rates.discordance) @ r[: n + 1])
 
 
@@ -265,7 +262,7 @@ def fixed_n(p_a: float, p_b: float, alpha: float = 0.05, power: float = 0.8) -> 
     """The smallest n whose exact McNemar test reaches ``power`` at (p_a, p_b)."""
     from statistics import NormalDist
 
-    rates = Rates(p_a, p_b)
+    rates = planned_rates(p_a, p_b)
     delta, psi = abs(p_a - p_b), rates.discordance
     z = NormalDist().inv_cdf
     guess = ((z(1 - alpha / 2) * math.sqrt(psi) + z(power) * math.sqrt(psi - delta ** 2)) / delta) ** 2
