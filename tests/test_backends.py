@@ -136,3 +136,20 @@ def test_policy_server_address_is_configurable(tmp_path):
     assert seen == [("127.0.0.1", port), ("127.0.0.1", port + 1)]
     summary = run(cfg, tmp_path / "w", progress=False)
     assert summary.errors == 0 and outcomes(summary) == outcomes(run(scripted(), tmp_path / "i", progress=False))
+
+
+def test_servers_off_loopback_take_a_run_token(tmp_path):
+    from vla_bench import runner
+    from vla_bench.transport.client import RemotePolicy, RemoteError
+    from vla_bench.types import ActionSpec, ActionDim, EpisodeSpec
+
+    cfg = scripted(transport="websocket", policy_server={"host": "0.0.0.0", "port": 0})
+    with runner.policy_servers(cfg) as overrides:
+        tokens = {o.kwargs["token"] for o in overrides.values()}
+        assert len(tokens) == 1 and None not in tokens and overrides[0].kwargs["host"] == "127.0.0.1"
+        stranger = RemotePolicy(host="127.0.0.1", port=overrides[0].kwargs["port"], connect_timeout_s=5)
+        spec = ActionSpec((ActionDim("x", -1, 1),))
+        with pytest.raises(RemoteError, match="token"):
+            stranger.reset(EpisodeSpec("scripted", "reach-up", 0), spec)
+    summary = run(cfg, tmp_path / "w", progress=False)
+    assert summary.errors == 0 and outcomes(summary) == outcomes(run(scripted(), tmp_path / "i", progress=False))

@@ -9,6 +9,7 @@ env and are reported apart from failures.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,15 +125,18 @@ def policy_servers(cfg: RunConfig) -> Iterator[dict[int, PolicyConfig]]:
 
     host, base_port = cfg.policy_server.host, cfg.policy_server.port
     connect = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    # off loopback, the run's own servers take a fresh random token (given to its workers only)
+    token = None if host in ("127.0.0.1", "localhost", "::1") else secrets.token_hex(16)
     servers, overrides = [], {}
     try:
         for i, p in enumerate(cfg.policies):
+            # debug: the run owns these servers, so a policy's traceback belongs in its episode records
             server = PolicyServer(as_batch_policy(lambda p=p: make_policy(p)), host=host,
-                                  port=base_port + i if base_port else 0)
+                                  port=base_port + i if base_port else 0, token=token, debug=True)
             port = server.start_in_thread()
             servers.append(server)
-            overrides[i] = PolicyConfig(type="remote", name=p.display_name,
-                                        kwargs={"host": connect, "port": port, "name": p.display_name})
+            overrides[i] = PolicyConfig(type="remote", name=p.display_name, kwargs={
+                "host": connect, "port": port, "name": p.display_name, "token": token})
         yield overrides
     finally:
         for s in servers:

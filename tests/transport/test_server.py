@@ -79,14 +79,14 @@ def test_bad_frames_get_error_replies_and_service_goes_on(server):
             (b"\xc1\xff garbage", "malformed msgpack"),
             ("text frame", "binary"),
             (packb({"type": "fly"}), "unknown message type"),
-            (packb({"type": "act"}), "malformed observation"),
+            (packb({"type": "act"}), "observation must be a mapping"),
             (packb({"type": "act", "obs": {"images": {}, "state": np.ones(2, np.float32), "instruction": "x"}}),
              "act before reset"),
-            (b"\x00" * (100 * 1024), "exceeds the limit"),
         ]:
             ws.send(frame)
             reply = unpackb(ws.recv(timeout=10))
-            assert reply["type"] == "error" and fragment in reply["message"], (fragment, reply)
+            assert reply.keys() == {"type", "code", "message"}, reply  # no traceback without debug
+            assert reply["code"] == "bad_request" and fragment in reply["message"], (fragment, reply)
         ws.send(packb({"type": "reset", "episode": EpisodeSpec("s", "t", 5).to_dict(), "action_spec": SPEC.to_dict()}))
         assert unpackb(ws.recv(timeout=10)) == {"type": "ok"}
         ws.send(packb({"type": "act", "obs": {"images": {}, "state": np.ones(2, np.float32), "instruction": "x"}}))
@@ -94,7 +94,7 @@ def test_bad_frames_get_error_replies_and_service_goes_on(server):
     p = RemotePolicy(port=server.port)
     p.reset(EpisodeSpec("s", "t", 3), SPEC)
     assert p.act(obs(0.0)).tolist() == [[3, 1.0]]
-    assert server.stats["errors"] == 6
+    assert server.stats["errors"] == 5
 
 
 def test_healthz(server):
@@ -102,11 +102,65 @@ def test_healthz(server):
         assert r.status == 200 and r.read() == b"OK\n"
 
 
-def test_remote_error_carries_server_traceback(server):
+def test_remote_error_carries_code_and_message_but_no_traceback_by_default(server):
     p = RemotePolicy(port=server.port)
-    with pytest.raises(RemoteError, match="act before reset") as info:
+    with pytest.raises(RemoteError, match=r"act before reset.*\[bad_request\]") as info:
         p.act(obs(0.0))
-    assert "Traceback" in info.value.remote_traceback
+    assert info.value.code == "bad_request" and info.value.remote_traceback == ""
+    assert info.value.message.startswith("act before reset")
+
+
+def test_debug_server_sends_the_policy_traceback():
+    class Bad(EchoInitPolicy):
+        def act(self, obs):
+            raise ValueError("no luck")
+
+    s = PolicyServer(as_batch_policy(Bad), debug=True)
+    s.start_in_thread()
+    try:
+        p = RemotePolicy(port=s.port)
+        p.reset(EpisodeSpec("s", "t", 0), SPEC)
+        with pytest.raises(RemoteError, match="ValueError: no luck") as info:
+            p.act(obs(0.0))
+        assert info.value.code == "policy_error"
+        assert "Traceback" in info.value.remote_traceback and "in act" in info.value.remote_traceback
+    finally:
+        s.stop()
+
+
+def test_client_refuses_a_request_over_the_servers_limit_and_stays_connected(server):
+    p = RemotePolicy(port=server.port)
+    p.reset(EpisodeSpec("s", "t", 6), SPEC)
+    big = Observation({"primary": np.zeros((200, 200, 3), np.uint8)}, np.array([1.0, 1.0], np.float32), "go")
+    with pytest.raises(RemoteError, match="exceeds the limit of 65536") as info:
+        p.act(big)
+    assert info.value.code == "too_large"
+    assert p.act(obs(1.0)).tolist() == [[6, 2.0]] and server.stats["connections"] == 1
+
+
+def test_frames_in_flight_share_one_byte_budget():
+    class Slow(EchoInitPolicy):
+        def act(self, obs):
+            time.sleep(0.2)
+            return super().act(obs)
+
+    s = PolicyServer(as_batch_policy(Slow), max_frame_bytes=64 * 1024, max_inflight_bytes=64 * 1024)
+    s.start_in_thread()
+    try:
+        big = Observation({"primary": np.zeros((100, 100, 3), np.uint8)}, np.array([1.0, 1.0], np.float32), "go")
+        clients = [RemotePolicy(port=s.port) for _ in range(3)]
+        for i, c in enumerate(clients):
+            c.reset(EpisodeSpec("s", "t", i), SPEC)
+        answers, t0 = {}, time.monotonic()
+        threads = [threading.Thread(target=lambda i=i, c=c: answers.__setitem__(i, c.act(big)))
+                   for i, c in enumerate(clients)]
+        [t.start() for t in threads]
+        [t.join(10) for t in threads]
+        assert {i: a.tolist() for i, a in answers.items()} == {i: [[i, 2.0]] for i in range(3)}
+        # ~30 KiB frames: two fit the 64 KiB budget at once, the third waits (unread) for room
+        assert 2 * 30000 < s._inflight.peak <= 64 * 1024 and time.monotonic() - t0 < 5
+    finally:
+        s.stop()
 
 
 def test_client_gives_up_with_a_clear_error_when_no_server():
@@ -163,12 +217,12 @@ def test_serve_command_as_a_subprocess(tmp_path):
             proc.wait(10)
 
 
-def test_frame_far_beyond_the_limit_closes_only_that_connection(server):
+def test_frame_over_the_limit_closes_only_that_connection(server):
     from websockets.exceptions import ConnectionClosed
 
     with connect(f"ws://127.0.0.1:{server.port}", max_size=None) as ws:
         ws.recv()
-        ws.send(b"\x00" * (5 * 64 * 1024))
+        ws.send(b"\x00" * (64 * 1024 + 1))  # refused from the frame header, never read whole
         with pytest.raises(ConnectionClosed) as info:
             ws.recv(timeout=10)
         assert info.value.rcvd.code == 1009  # message too big

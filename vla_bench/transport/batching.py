@@ -3,6 +3,9 @@
 A :class:`BatchPolicy` keeps per-session episode state and maps a batch of observations to a batch of
 chunks. Neural policies implement it natively; :class:`PerSessionPolicies` adapts any plain policy
 factory by keeping one instance per session and looping.
+
+Requests from unrelated clients share a batch, so :func:`act_each` keeps their failures apart: one
+client's bad observation must cost only that client its answer.
 """
 
 from __future__ import annotations
@@ -47,11 +50,22 @@ class PerSessionPolicies:
         self._sessions[session].reset(episode, action_spec)
 
     def act_batch(self, items: list[tuple[str, Observation]]) -> list[np.ndarray]:
-        out = []
+        out = self.act_each(items)
+        for chunk in out:
+            if isinstance(chunk, Exception):
+                raise chunk
+        return out  # type: ignore[return-value]
+
+    def act_each(self, items: list[tuple[str, Observation]]) -> list[np.ndarray | Exception]:
+        """Each item on its own: an exception is that item's result, and no policy acts twice."""
+        out: list[np.ndarray | Exception] = []
         for session, obs in items:
-            if session not in self._sessions:
-                raise RuntimeError("act before reset: send a reset message at the start of every episode")
-            out.append(np.asarray(self._sessions[session].act(obs), dtype=np.float32))
+            try:
+                if session not in self._sessions:
+                    raise RuntimeError("act before reset: send a reset message at the start of every episode")
+                out.append(np.asarray(self._sessions[session].act(obs), dtype=np.float32))
+            except Exception as exc:  # noqa: BLE001 - this item's answer
+                out.append(exc)
         return out
 
     def close_session(self, session: str) -> None:
@@ -61,6 +75,35 @@ class PerSessionPolicies:
 
     def metadata(self) -> Mapping[str, Any]:
         return dict(self._probe.metadata())
+
+
+def act_each(policy: BatchPolicy, items: list[tuple[str, Observation]]) -> list[np.ndarray | Exception]:
+    """One float32 chunk or one exception per item, so a failure answers only the item that caused it.
+
+    :class:`PerSessionPolicies` isolates items itself. A native batch policy answers the batch in one
+    call; when that call raises, each item is retried alone (one forward pass each) so the healthy ones
+    still get their chunks. Such a policy should therefore check its inputs before changing any
+    session's state. A wrong number of chunks is a policy bug and fails every item.
+    """
+    if isinstance(policy, PerSessionPolicies):
+        return policy.act_each(items)
+    try:
+        outs = list(policy.act_batch(items))
+    except Exception as exc:  # noqa: BLE001 - isolate below
+        if len(items) == 1:
+            return [exc]
+        return [act_each(policy, [item])[0] for item in items]
+    if len(outs) != len(items):
+        err = RuntimeError(f"act_batch returned {len(outs)} chunks for {len(items)} requests")
+        return [err] * len(items)
+    return [_chunk(out) for out in outs]
+
+
+def _chunk(out: Any) -> np.ndarray | Exception:
+    try:
+        return np.asarray(out, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        return exc
 
 
 def as_batch_policy(obj: Any) -> BatchPolicy:

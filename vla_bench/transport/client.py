@@ -2,11 +2,13 @@
 
 It needs only numpy, msgpack, websockets and pydantic. It connects on first use, retrying until
 ``connect_timeout_s`` so workers may start before the server; a reply slower than ``recv_timeout_s``
-raises instead of leaving the episode waiting forever (and becomes an ERROR episode upstream).
+raises instead of leaving the episode waiting forever (and becomes an ERROR episode upstream). A
+server started with a token needs the same token here (``token``, default ``$VLA_BENCH_TOKEN``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Mapping
 
@@ -16,15 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from vla_bench.transport.codec import (
     PROTOCOL_VERSION, CodecError, encode_action_spec, encode_episode, encode_observation, packb, unpackb,
 )
+from vla_bench.transport.errors import TOO_LARGE, UNAUTHORIZED
 from vla_bench.types import ActionSpec, EpisodeSpec, Observation
 
 
 class RemoteError(RuntimeError):
-    """The server answered with an error frame; carries its message and traceback."""
+    """The server answered with an error frame: its ``code`` (see docs/transport.md), message and, from a
+    server started with ``--debug``, its traceback."""
 
-    def __init__(self, message: str, remote_traceback: str = "") -> None:
-        super().__init__(message + (f"\n--- server traceback ---\n{remote_traceback}" if remote_traceback else ""))
-        self.remote_traceback = remote_traceback
+    def __init__(self, message: str, remote_traceback: str = "", code: str = "") -> None:
+        text = f"{message} [{code}]" if code else message
+        super().__init__(text + (f"\n--- server traceback ---\n{remote_traceback}" if remote_traceback else ""))
+        self.message, self.code, self.remote_traceback = message, code, remote_traceback
 
 
 class RemotePolicy:
@@ -41,6 +46,9 @@ class RemotePolicy:
         name: str | None = None
         connect_timeout_s: float = Field(default=30.0, gt=0)
         recv_timeout_s: float = Field(default=120.0, gt=0)
+        # None: $VLA_BENCH_TOKEN, read when connecting (so validated configs and run manifests never
+        # hold it); a token written here is recorded with the config, so prefer the environment
+        token: str | None = Field(default=None, repr=False)
 
     def __init__(self, **kwargs: Any) -> None:
         self.config = self.Config(**kwargs)
@@ -54,17 +62,26 @@ class RemotePolicy:
         return f"ws://{self.config.host}:{self.config.port}"
 
     def connect(self) -> None:
-        from websockets.exceptions import InvalidHandshake
+        from websockets.exceptions import InvalidHandshake, InvalidStatus
         from websockets.sync.client import connect
 
+        token = self.config.token or os.environ.get("VLA_BENCH_TOKEN") or None
+        headers = {"Authorization": f"Bearer {token}"} if token else None
         deadline = time.monotonic() + self.config.connect_timeout_s
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
                 # entered as a context manager: the connection's lifetime is ours (closed in close())
-                self._ws = connect(self.url, compression=None, max_size=None,
+                self._ws = connect(self.url, compression=None, max_size=None, additional_headers=headers,
                                    open_timeout=max(0.1, min(5.0, deadline - time.monotonic()))).__enter__()
                 break
+            except InvalidStatus as exc:
+                if exc.response.status_code == 401:  # retrying cannot help
+                    which = "wrong" if token else "missing"
+                    raise RemoteError(f"policy server at {self.url} refused the connection: {which} token "
+                                      "(set VLA_BENCH_TOKEN or token:)", code=UNAUTHORIZED) from None
+                last = exc
+                time.sleep(0.1)
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 last = exc
                 time.sleep(0.1)
@@ -95,13 +112,14 @@ class RemotePolicy:
             self.close()
             raise ConnectionError(f"policy server at {self.url} closed the connection: {exc}") from None
         try:
-            msg = unpackb(frame)
+            msg = unpackb(frame, max_objects=1 << 20)  # a server's metadata may be larger than a request
         except CodecError as exc:
             raise RemoteError(f"malformed reply from {self.url}: {exc}") from None
         if not isinstance(msg, dict):
             raise RemoteError(f"malformed reply from {self.url}: expected a map")
         if msg.get("type") == "error":
-            raise RemoteError(str(msg.get("message")), str(msg.get("traceback", "")))
+            raise RemoteError(str(msg.get("message")), str(msg.get("traceback", "")),
+                              str(msg.get("code", "")))
         return msg
 
     def _call(self, msg: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,8 +127,13 @@ class RemotePolicy:
 
         if self._ws is None:
             self.connect()
+        frame = packb(dict(msg))
+        limit = self.server_metadata.get("max_frame_bytes")
+        if isinstance(limit, int) and len(frame) > limit:  # the server would close the connection (1009)
+            raise RemoteError(f"request of {len(frame)} bytes exceeds the limit of {limit} of the policy "
+                              f"server at {self.url}", code=TOO_LARGE)
         try:
-            self._ws.send(packb(dict(msg)))
+            self._ws.send(frame)
         except ConnectionClosed as exc:
             self.close()
             raise ConnectionError(f"policy server at {self.url} closed the connection: {exc}") from None

@@ -1,7 +1,10 @@
 """msgpack with numpy arrays as an extension type: dtype string, shape, raw bytes. No pickle.
 
 Only plain numeric and bool dtypes are accepted; decoding checks dtype, shape and byte length, and
-anything malformed raises :class:`CodecError` (never another exception).
+anything malformed raises :class:`CodecError` (never another exception). Decoding is bounded: a frame
+may hold at most ``MAX_OBJECTS`` array/map elements and ``MAX_ARRAYS`` numpy arrays, because a few
+megabytes of msgpack (one byte per empty list) would otherwise expand into millions of Python objects,
+hundreds of MiB and seconds of a thread holding the interpreter lock.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from vla_bench.types import ActionSpec, EpisodeSpec, Observation
 PROTOCOL_VERSION = 1  # sent by the server in its metadata frame; a client refuses any other at connect
 NDARRAY_EXT = 1
 ALLOWED_KINDS = frozenset("biufc")
+MAX_OBJECTS = 1 << 14  # elements of all msgpack arrays and maps in one frame (an observation holds ~20)
+MAX_ARRAYS = 256  # numpy arrays in one frame (an observation holds a few)
 
 
 class CodecError(ValueError):
@@ -38,11 +43,48 @@ def _default(obj: Any) -> Any:
     raise CodecError(f"cannot encode object of type {type(obj).__name__}")
 
 
+class _Budget:
+    """Counts what one frame decodes into and stops the decoder once it exceeds the bounds.
+
+    msgpack calls the hooks as each container completes, so an oversized frame is refused after at
+    most ``MAX_OBJECTS`` elements, never after building all of them.
+    """
+
+    def __init__(self, objects: int = MAX_OBJECTS, arrays: int = MAX_ARRAYS) -> None:
+        self.objects, self.arrays, self.limits = objects, arrays, (objects, arrays)
+
+    def _take(self, n: int) -> None:
+        self.objects -= n
+        if self.objects < 0:
+            raise CodecError(f"frame holds more than {self.limits[0]} array and map elements")
+
+    def list_hook(self, items: list[Any]) -> list[Any]:
+        self._take(len(items) + 1)
+        return items
+
+    def object_hook(self, d: dict[Any, Any]) -> dict[Any, Any]:
+        self._take(2 * len(d) + 1)
+        return d
+
+    def ext_hook(self, code: int, data: bytes) -> Any:
+        self.arrays -= 1
+        if self.arrays < 0:
+            raise CodecError(f"frame holds more than {self.limits[1]} arrays")
+        return _ext_hook(code, data)
+
+
+def _no_map(d: Any) -> Any:
+    raise CodecError("malformed array payload: unexpected map")
+
+
 def _ext_hook(code: int, data: bytes) -> Any:
     if code != NDARRAY_EXT:
         raise CodecError(f"unknown extension type {code}")
     try:
-        dtype_str, shape, buf = msgpack.unpackb(data, raw=False)
+        # [dtype, shape (<= 32 ints), bytes]: a payload nesting anything more is refused early
+        dtype_str, shape, buf = msgpack.unpackb(
+            data, raw=False, list_hook=_Budget(objects=40, arrays=0).list_hook, object_hook=_no_map,
+            max_array_len=33, max_map_len=0, max_str_len=64, max_ext_len=0, max_bin_len=len(data))
         if not isinstance(dtype_str, str):
             raise TypeError(f"dtype must be a string, got {type(dtype_str).__name__}")
         dtype = np.dtype(dtype_str)
@@ -67,9 +109,14 @@ def packb(obj: Any) -> bytes:
         raise CodecError(f"cannot encode: {exc}") from None
 
 
-def unpackb(data: bytes) -> Any:
+def unpackb(data: bytes, max_objects: int = MAX_OBJECTS) -> Any:
+    """Decode one frame within the bounds above (see :class:`_Budget`)."""
+    budget, n = _Budget(max_objects), len(data)
     try:
-        return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
+        return msgpack.unpackb(data, ext_hook=budget.ext_hook, list_hook=budget.list_hook,
+                               object_hook=budget.object_hook, raw=False, strict_map_key=False,
+                               max_array_len=max_objects, max_map_len=max_objects, max_str_len=n,
+                               max_bin_len=n, max_ext_len=n)
     except CodecError:
         raise
     except Exception as exc:  # noqa: BLE001 - msgpack raises many types on garbage
@@ -120,26 +167,40 @@ def encode_action_spec(spec: ActionSpec) -> dict[str, Any]:
     return spec.to_dict()
 
 
+def _check_finite(name: str, a: np.ndarray) -> None:
+    """NaN or inf would reach the policy as an ordinary number; name the field instead."""
+    if a.dtype.kind in "fc" and not np.isfinite(a).all():
+        raise CodecError(f"{name} contains {'NaN' if np.isnan(a).any() else 'inf'}")
+
+
 def decode_observation(d: Any) -> Observation:
+    """An :class:`Observation`, or a :class:`CodecError` naming the field (``observation.state ...``)."""
     if not isinstance(d, Mapping):
-        raise CodecError(f"malformed observation: expected a map, got {type(d).__name__}")
+        raise CodecError(f"observation must be a mapping, got {type(d).__name__}")
     for key in ("images", "state", "instruction"):
         if key not in d:
-            raise CodecError(f"malformed observation: missing field {key!r}")
-    images, state, info = d["images"], d["state"], d.get("info") or {}
-    if not isinstance(images, Mapping) or not all(isinstance(v, np.ndarray) for v in images.values()):
-        raise CodecError("malformed observation: images must map camera names to arrays")
+            raise CodecError(f"observation.{key} is missing")
+    images, state, info = d["images"], d["state"], d.get("info")
+    if not isinstance(images, Mapping):
+        raise CodecError(f"observation.images must be a mapping, got {type(images).__name__}")
+    for name, img in images.items():
+        field = f"observation.images[{name!r}]"
+        if not isinstance(img, np.ndarray):
+            raise CodecError(f"{field} must be an array, got {type(img).__name__}")
+        _check_finite(field, img)
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise CodecError(f"{field} must be HxWx3 uint8, got {img.dtype} {img.shape}")
     if not isinstance(state, np.ndarray):
-        raise CodecError(f"malformed observation: state must be an array, got {type(state).__name__}")
-    if not isinstance(info, Mapping):
-        raise CodecError(f"malformed observation: info must be a map, got {type(info).__name__}")
-    obs = Observation(images={str(k): v for k, v in images.items()}, state=state,
-                      instruction=d["instruction"], info=dict(info))
-    try:
-        obs.validate()
-    except ValueError as exc:
-        raise CodecError(f"malformed observation: {exc}") from None
-    return obs
+        raise CodecError(f"observation.state must be an array, got {type(state).__name__}")
+    _check_finite("observation.state", state)
+    if state.dtype != np.float32 or state.ndim != 1:
+        raise CodecError(f"observation.state must be 1-D float32, got {state.dtype} {state.shape}")
+    if not isinstance(d["instruction"], str):
+        raise CodecError(f"observation.instruction must be a string, got {type(d['instruction']).__name__}")
+    if info is not None and not isinstance(info, Mapping):
+        raise CodecError(f"observation.info must be a mapping, got {type(info).__name__}")
+    return Observation(images={str(k): v for k, v in images.items()}, state=state,
+                       instruction=d["instruction"], info=dict(info or {}))
 
 
 _EPISODE_TYPES = {"suite": str, "task": str, "init_id": int, "perturbation": str, "seed": int}
