@@ -29,25 +29,14 @@ def _pick(results: list, name: str | None, fallback: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vla_bench.records import RecordError, load_results, read_manifest
+    from vla_bench.commands.report import load_runs
     from vla_bench.stats.bootstrap import paired_bootstrap_diff
     from vla_bench.stats.significance import PairedCounts, mcnemar_exact
 
-    bad: list[str] = []
-    try:
-        for d in (args.run_a, args.run_b):
-            read_manifest(d)
-        ra = load_results([args.run_a], args.skip_bad_lines, bad)
-        rb = load_results([args.run_b], args.skip_bad_lines, bad)
-    except (FileNotFoundError, RecordError) as exc:
-        hint = " (--skip-bad-lines skips such lines)" if isinstance(exc, RecordError) and exc.line else ""
-        print(f"error: {exc}{hint}", file=sys.stderr)
+    loaded = load_runs([[args.run_a], [args.run_b]], args.skip_bad_lines)
+    if loaded is None:
         return 2
-    if bad:
-        print(f"skipped {len(bad)} unreadable line(s); first: {bad[0]}", file=sys.stderr)
-    if not ra or not rb:
-        print(f"error: {args.run_a if not ra else args.run_b} holds no episodes", file=sys.stderr)
-        return 2
+    _, (ra, rb) = loaded
     same = args.run_a.resolve() == args.run_b.resolve()
     pa = _pick(ra, args.policy_a, 0)
     pb = _pick(rb, args.policy_b, 1 if same else 0)

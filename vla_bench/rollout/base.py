@@ -87,20 +87,18 @@ class Clock:
         self.env_s = self.policy_s = 0.0
 
     @contextlib.contextmanager
-    def env(self) -> Iterator[None]:
+    def _adding_to(self, total: str) -> Iterator[None]:
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            self.env_s += time.perf_counter() - t0
+            setattr(self, total, getattr(self, total) + time.perf_counter() - t0)
 
-    @contextlib.contextmanager
-    def policy(self) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.policy_s += time.perf_counter() - t0
+    def env(self) -> contextlib.AbstractContextManager[None]:
+        return self._adding_to("env_s")
+
+    def policy(self) -> contextlib.AbstractContextManager[None]:
+        return self._adding_to("policy_s")
 
     def timing(self, **more: float) -> dict[str, float]:
         total = time.perf_counter() - self.start
