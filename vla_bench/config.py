@@ -73,6 +73,15 @@ class ServerConfig(StrictModel):
     port: int = Field(default=0, ge=0, le=65535)
 
 
+class RayConfig(StrictModel):
+    """Where ``backend: ray`` runs (docs/cluster.md). ``address``: a Ray cluster (``HOST:6379``, ``auto``);
+    None starts a local Ray for this run (or joins ``RAY_ADDRESS`` when that is set). Each env actor
+    reserves ``num_cpus_per_env`` Ray CPUs. Neither changes what an episode is (not in the config hash)."""
+
+    address: str | None = None
+    num_cpus_per_env: float = Field(default=1.0, gt=0)
+
+
 class RunConfig(StrictModel):
     """What ``vla-bench eval`` runs: suites x policies, with seeds and workers."""
 
@@ -88,6 +97,7 @@ class RunConfig(StrictModel):
     transport: Literal["inprocess", "websocket"] = "inprocess"
     backend: str | None = None  # a registered backend; None: in-process for 1 worker, else a worker pool
     policy_server: ServerConfig = Field(default_factory=ServerConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)  # used by backend: ray only
     plugins: tuple[str, ...] = ()  # modules or .py files imported first; they register decoders, envs, ...
 
 
@@ -114,6 +124,7 @@ def _raise_validation(source: str, exc: ValidationError, prefix: str = "") -> No
 _MODELS: dict[str, type[BaseModel]] = {
     "RunConfig": RunConfig,
     "ServerConfig": ServerConfig,
+    "RayConfig": RayConfig,
     "SuiteRunConfig": SuiteRunConfig,
     "PolicyConfig": PolicyConfig,
 }
@@ -260,6 +271,12 @@ def _check_backend(cfg: RunConfig, source: str) -> None:
     if cfg.backend is None:
         return
     _check_registered(registries.backends, cfg.backend, source, "backend")
+    if cfg.backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(source, "backend", "'ray' needs Ray installed in this interpreter: "
+                              "pip install 'vla-bench[ray]'")
     if cfg.backend == "inprocess":
         if cfg.workers != 1:
             raise ConfigError(source, "backend", f"'inprocess' runs one episode at a time; workers is {cfg.workers} "

@@ -25,7 +25,7 @@ TRACKED_PACKAGES = (
 def config_hash(cfg: RunConfig) -> str:
     """Hash of everything that defines the episodes and their outcome (not where or how fast they run)."""
     d = cfg.model_dump(mode="json")
-    for k in ("workers", "output", "backend", "policy_server"):
+    for k in ("workers", "output", "backend", "policy_server", "ray"):
         d.pop(k, None)
     if not d.get("plugins"):
         d.pop("plugins", None)  # runs without plugins keep the hash they had before the key existed

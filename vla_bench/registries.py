@@ -34,6 +34,7 @@ doctors: Registry[Any] = Registry("doctor")  # modules with NAME, add_arguments(
 backends: Registry[type[Backend]] = Registry("backend", builtin={
     "inprocess": "vla_bench.backends:InProcessBackend",
     "pool": "vla_bench.backends:PoolBackend",
+    "ray": "vla_bench.ray_backend:RayBackend",
 })
 rollouts: Registry[type[RolloutMode]] = Registry("rollout", builtin={
     "single": "vla_bench.rollout.single:Single",

@@ -27,8 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run only these policies, by the name tables show (e.g. vla-jd3p)")
     p.add_argument("--tasks", nargs="+", metavar="TASK", help="run only these tasks (of whichever suites have them)")
     p.add_argument("--transport", choices=["inprocess", "websocket"], help="how workers reach the policy")
-    p.add_argument("--backend", help="where episodes run: a registered backend (inprocess, pool, ...; "
+    p.add_argument("--backend", help="where episodes run: a registered backend (inprocess, pool, ray, ...; "
                    "default: in-process for one worker, a worker pool otherwise)")
+    p.add_argument("--address", help="with --backend ray: the Ray cluster to run on (HOST:6379, or auto for the "
+                   "one `ray start` began here; default: a local Ray for this run; docs/cluster.md)")
     p.add_argument("--stop-when-decided", action="store_true",
                    help="stop once the paired comparison of the first two policies is decided")
     p.add_argument("--sequential", choices=["planned", "anytime"], default="planned",
@@ -52,6 +54,7 @@ def apply_overrides(data: Any, args: argparse.Namespace) -> Any:
     for key in ("workers", "seed", "transport", "backend"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
+    data = with_address(data, args)
     if isinstance(data.get("suites"), list) and args.episodes_per_task is not None:
         suites = []
         for s in data["suites"]:
@@ -62,6 +65,19 @@ def apply_overrides(data: Any, args: argparse.Namespace) -> Any:
             suites.append(s)
         data["suites"] = suites
     return data
+
+
+def with_address(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """``--address`` goes into the config's ``ray`` section; it means something only to ``backend: ray``."""
+    if getattr(args, "address", None) is None:
+        return data
+    from vla_bench.config import ConfigError
+
+    if data.get("backend") != "ray":
+        raise ConfigError(str(args.config), "--address", "a Ray cluster address needs --backend ray "
+                          "(or backend: ray in the config)")
+    section = data.get("ray")
+    return {**data, "ray": {**(section if isinstance(section, dict) else {}), "address": args.address}}
 
 
 def select(cfg: Any, policies: list[str] | None, tasks: list[str] | None, source: str) -> Any:

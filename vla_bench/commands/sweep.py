@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", type=Path, help="sweep config: a run config plus a 'sweep:' section")
     p.add_argument("--episodes-per-task", type=int)
     p.add_argument("--workers", type=int)
-    p.add_argument("--backend", help="where episodes run: a registered backend (inprocess, pool, ...)")
+    p.add_argument("--backend", help="where episodes run: a registered backend (inprocess, pool, ray, ...)")
+    p.add_argument("--address", help="with --backend ray: the Ray cluster to run on (HOST:6379; docs/cluster.md)")
     p.add_argument("--output", type=Path)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--skip-bad-lines", action="store_true", help="with --resume: skip unreadable record lines")
@@ -29,6 +30,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_sweep(args.config, {"workers": args.workers, "backend": args.backend})
+        if args.address is not None:
+            if cfg.backend != "ray":
+                raise ConfigError(str(args.config), "--address", "a Ray cluster address needs --backend ray "
+                                  "(or backend: ray in the config)")
+            cfg = cfg.model_copy(update={"ray": cfg.ray.model_copy(update={"address": args.address})})
         if args.episodes_per_task:
             cfg = cfg.model_copy(update={"suites": tuple(
                 s.model_copy(update={"episodes_per_task": args.episodes_per_task}) for s in cfg.suites)})
