@@ -186,3 +186,13 @@ def test_quickstart_policies_are_selected_by_their_table_names():
     cfg = load_run_config(ROOT / "configs" / "quickstart.yaml")
     chosen = select(cfg, ["vla-jd3p", "oracle"], None, "quickstart.yaml")
     assert [p.display_name for p in chosen.policies] == ["oracle", "vla-jd3p"]
+
+
+def test_a_suite_interpreter_that_is_missing_or_broken_is_one_line(tmp_path, capsys):
+    cfg = write_config(tmp_path, suite={"python": str(tmp_path / "no-such-python")})
+    assert main(["eval", str(cfg), "--output", str(tmp_path / "a"), "--no-progress"]) == 2
+    assert "suites[0].python: no interpreter at" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "a").exists()
+    cfg = write_config(tmp_path, suite={"python": "/bin/true"})  # starts, then never answers as a worker
+    assert main(["eval", str(cfg), "--output", str(tmp_path / "b"), "--no-progress"]) == 2
+    assert "env worker under /bin/true failed to start; see" in one_line(capsys.readouterr().err)

@@ -28,6 +28,10 @@ from vla_bench.plan import WorkItem
 from vla_bench.types import EpisodeResult, EpisodeStatus
 
 
+class BackendError(RuntimeError):
+    """A backend cannot start or go on (an env worker that will not come up); the message says where to look."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One try at one work item: ``number`` counts earlier ERROR tries; ``fresh`` asks for a rebuilt env."""
@@ -166,15 +170,22 @@ class _Worker:
         if len(self.pool.workers) > 1:
             # one CPU rasterizer thread per worker: N workers on N cores should not oversubscribe them
             env.setdefault("LP_NUM_THREADS", "1")
-        self.proc = subprocess.Popen(
-            [self.pool.python, "-m", "vla_bench.worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1, env=env,
-        )
-        log.close()
+        try:
+            self.proc = subprocess.Popen(
+                [self.pool.python, "-m", "vla_bench.worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1, env=env,
+            )
+        except OSError as exc:
+            raise BackendError(f"cannot start an env worker under {self.pool.python}: {exc.strerror or exc}") from None
+        finally:
+            log.close()
         self._send({"cmd": "init", "config": self.pool.cfg_json, "policies": self.pool.overrides_json})
-        reply = self._recv()
+        try:
+            reply = self._recv()
+        except (OSError, ValueError):  # a dead pipe, or a line that is not the worker's JSON
+            reply = None
         if reply is None or not reply.get("ready"):
-            raise RuntimeError(
+            raise BackendError(
                 f"env worker under {self.pool.python} failed to start; see {log_dir / f'worker-{self.index}.log'}"
             )
         return dict(reply.get("simulators", {}))

@@ -7,6 +7,7 @@ nested key is caught at load time, not after an hour of rollouts.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -211,6 +212,9 @@ def validate_suite(cfg: SuiteRunConfig, source: str, key: str) -> SuiteRunConfig
         if t not in spec.task_names:
             hint = did_you_mean(t, spec.task_names)
             raise ConfigError(source, f"{key}.tasks[{i}]", f"unknown task {t!r} in suite {spec.name!r}{hint}")
+    if cfg.python is not None and shutil.which(cfg.python) is None:
+        raise ConfigError(source, f"{key}.python", f"no interpreter at {cfg.python!r} (a path to a venv's python, "
+                          "or a command on PATH)")
     env_cls = _check_registered(registries.envs, spec.env, source, f"{key}.suite")
     _check_mode(spec, env_cls, source, f"{key}.suite")
     env_kwargs = _validate_init_kwargs(env_cls, {**spec.env_kwargs, **cfg.env}, source, f"{key}.env")

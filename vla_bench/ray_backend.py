@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from vla_bench.backends import AffinityQueue, Attempt, Backend, BackendContext
+from vla_bench.backends import AffinityQueue, Attempt, Backend, BackendContext, BackendError
 from vla_bench.config import PolicyConfig, RunConfig
 from vla_bench.plan import WorkItem
 from vla_bench.preflight import PreflightError
@@ -48,7 +48,7 @@ class RayStartError(PreflightError):
     """The Ray backend cannot start (nothing ran): one line naming the key to change."""
 
 
-class RayBackendError(RuntimeError):
+class RayBackendError(BackendError):
     """The Ray backend cannot go on (an env actor cannot be started again)."""
 
 

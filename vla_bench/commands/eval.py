@@ -123,6 +123,7 @@ def output_dir(cfg_name: str, template: str, args: argparse.Namespace) -> Path:
 
 def execute(cfg: Any, out: Path, args: argparse.Namespace, **kw: Any) -> Any:
     """Run, turning every reason it cannot start into one line on stderr and exit code 2 (None)."""
+    from vla_bench.backends import BackendError
     from vla_bench.preflight import PreflightError
     from vla_bench.records import RecordError
     from vla_bench.runner import RunDirError
@@ -135,7 +136,7 @@ def execute(cfg: Any, out: Path, args: argparse.Namespace, **kw: Any) -> Any:
         print(f"error: {args.config}: {exc}", file=sys.stderr)
     except RecordError as exc:
         print(f"error: {exc} (--skip-bad-lines skips such lines)", file=sys.stderr)
-    except RunDirError as exc:
+    except (RunDirError, BackendError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     return None
 
