@@ -1,6 +1,5 @@
 """Bad input as a user meets it: one clear line, the right exit code, and nothing written or lost."""
 
-import json
 import shutil
 from pathlib import Path
 

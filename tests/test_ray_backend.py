@@ -1,10 +1,6 @@
 """The Ray backend on a local Ray: the same outcomes as in-process, killed and dying actors, hung episodes,
 kill -9 of the driver and resume, the websocket transport and a suite's own interpreter."""
 
-import json
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -204,7 +200,8 @@ def test_actors_on_other_nodes_get_an_address_they_can_reach(tmp_path):
         rewritten("127.0.0.1", 3)
 
 
-def test_kill_9_of_the_driver_then_resume_holds_exactly_the_planned_identities(tmp_path, local_ray):
+def test_kill_9_of_the_driver_then_resume_holds_exactly_the_planned_identities(tmp_path, local_ray,
+                                                                             kill_mid_run_then_resume):
     cfg_path = tmp_path / "run.yaml"
     cfg_path.write_text(yaml.safe_dump({
         "name": "killme",
@@ -215,22 +212,7 @@ def test_kill_9_of_the_driver_then_resume_holds_exactly_the_planned_identities(t
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "vla_bench.cli", "eval", str(cfg_path), "--backend", "ray", "--address", local_ray,
            "--output", str(out), "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    episodes = out / records.EPISODES
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if episodes.exists() and episodes.read_bytes().count(b"\n") >= 4:
-            break
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    n_before = episodes.read_bytes().count(b"\n")
-    assert 4 <= n_before < 18, "the run must be interrupted mid-way"
-    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = [json.loads(x) for x in episodes.read_text().splitlines()]
-    keys = [(d["policy"], tuple(d["spec"][k] for k in ("suite", "task", "init_id", "perturbation", "seed")))
-            for d in lines]
+    done, keys = kill_mid_run_then_resume(cmd, out, planned=18)
     assert len(keys) == len(set(keys)) == 18
     assert records.read_manifest(out)["config"]["ray"]["address"] == local_ray
     assert "reach-left" in done.stdout

@@ -1,11 +1,7 @@
 """The runner end to end on the scripted env: records, retries, worker pools, kill -9 and resume."""
 
-import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -92,7 +88,7 @@ def test_existing_run_needs_resume_and_same_config(tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_kill_9_then_resume_holds_exactly_the_planned_identities(tmp_path, workers):
+def test_kill_9_then_resume_holds_exactly_the_planned_identities(tmp_path, workers, kill_mid_run_then_resume):
     cfg_path = tmp_path / "run.yaml"
     cfg_path.write_text(yaml.safe_dump({
         "name": "killme",
@@ -102,28 +98,9 @@ def test_kill_9_then_resume_holds_exactly_the_planned_identities(tmp_path, worke
     }))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "vla_bench.cli", "eval", str(cfg_path), "--output", str(out), "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    episodes = out / records.EPISODES
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if episodes.exists() and episodes.read_bytes().count(b"\n") >= 4:
-            break
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    n_before = episodes.read_bytes().count(b"\n")
-    assert 4 <= n_before < 18, "the run must be interrupted mid-way"
-    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = [json.loads(x) for x in episodes.read_text().splitlines()]
-    keys = [(d["policy"], EpisodeKey(d)) for d in lines]
+    done, keys = kill_mid_run_then_resume(cmd, out, planned=18)
     assert len(keys) == len(set(keys)) == 18
     assert "reach-left" in done.stdout
-
-
-def EpisodeKey(d):
-    s = d["spec"]
-    return (s["suite"], s["task"], s["init_id"], s["perturbation"], s["seed"])
 
 
 def test_config_error_writes_nothing(tmp_path):

@@ -146,7 +146,7 @@ def test_perturbations_reach_every_subtask_of_a_chain():
     env = ScriptedChainEnv()
     with perturbed(env, spec) as wrapped:
         r = run_episode(wrapped, shown, spec, SCRIPTED_CHAIN)
-    clean = run_episode(ScriptedChainEnv(), plain, dataclasses.replace(spec, perturbation="none"), SCRIPTED_CHAIN)
+    run_episode(ScriptedChainEnv(), plain, dataclasses.replace(spec, perturbation="none"), SCRIPTED_CHAIN)
     assert r.status is EpisodeStatus.SUCCESS and len(r.subtasks) == 3
     seen, original = list(dict.fromkeys(shown.seen)), list(dict.fromkeys(plain.seen))
     assert len(seen) == len(original) == 3  # one perturbed instruction per subtask, none stuck on the first

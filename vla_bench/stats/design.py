@@ -33,7 +33,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from vla_bench.stats.significance import mcnemar_exact
 
 
 @dataclass(frozen=True)
