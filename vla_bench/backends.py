@@ -179,8 +179,8 @@ class _Worker:
             raise BackendError(f"cannot start an env worker under {self.pool.python}: {exc.strerror or exc}") from None
         finally:
             log.close()
-        self._send({"cmd": "init", "config": self.pool.cfg_json, "policies": self.pool.overrides_json})
         try:
+            self._send({"cmd": "init", "config": self.pool.cfg_json, "policies": self.pool.overrides_json})
             reply = self._recv()
         except (OSError, ValueError):  # a dead pipe, or a line that is not the worker's JSON
             reply = None

@@ -91,12 +91,12 @@ def prepare_run_dir(cfg: RunConfig, out_dir: Path, resume: bool, the_plan: Plan,
     return manifest
 
 
-def pending_attempts(cfg: RunConfig, the_plan: Plan, out_dir: Path,
-                     skip_bad: bool = False) -> tuple[list[Attempt], int]:
-    """Attempts still to run, numbered on from earlier ERROR attempts (which ask for a fresh env)."""
+def pending_attempts(cfg: RunConfig, the_plan: Plan,
+                     attempts: list[EpisodeResult]) -> tuple[list[Attempt], int]:
+    """Attempts still to run given those on disk, numbered on from earlier ERROR attempts (a fresh env)."""
     counted: set[tuple[str, str]] = set()
     errors: dict[tuple[str, str], int] = {}
-    for a in records.iter_attempts(out_dir, skip_bad):
+    for a in attempts:
         k = (a.policy, a.spec.key)
         if a.status.counted:
             counted.add(k)
@@ -167,18 +167,19 @@ def run(cfg: RunConfig, out_dir: Path, *, resume: bool = False, progress: bool =
     check_output(out_dir)
     chosen = sorted({backend_name(cfg, s.python, n_workers) for s in cfg.suites})
     manifest = prepare_run_dir(cfg, out_dir, resume, the_plan, chosen, skip_bad_lines)
-    todo, skipped = pending_attempts(cfg, the_plan, out_dir, skip_bad_lines)
+    attempts = list(records.iter_attempts(out_dir, skip_bad_lines))  # read once: plan, stop rule, progress
+    done = records.final_results(attempts)
+    todo, skipped = pending_attempts(cfg, the_plan, attempts)
     summary = RunSummary(out_dir, len(the_plan), skipped)
     if stop_rule is not None and hasattr(stop_rule, "start"):
         # a resumed run continues the same sequential test: every record on disk, in identity order
-        done = records.load_results([out_dir], skip_bad_lines)
         if stop_rule.start([i.spec.key for i in the_plan.items], done):
             todo = []
     if not todo:
-        summary.results = records.load_results([out_dir], skip_bad_lines)
+        summary.results = done
         return summary
     bar = Progress(total=len(the_plan), initial=skipped, enabled=progress)
-    for r in records.load_results([out_dir], skip_bad_lines):
+    for r in done:
         bar.update(r, advance=False)
     with policy_servers(cfg) as overrides:
         router = Router(cfg, overrides, n_workers, out_dir / "logs")
